@@ -1,0 +1,18 @@
+# Driver for the consumer tests: configure, build and run a tiny project that uses dualgrad.
+function(run)
+    execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "command failed (${rc}): ${ARGV}\n${out}\n${err}")
+    endif()
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+set(_configure ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER})
+if(MODE STREQUAL "install")
+    run(${CMAKE_COMMAND} --install ${DUALGRAD_BINARY_DIR} --prefix ${WORK_DIR}/prefix)
+    run(${_configure} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+else()
+    run(${_configure} -DDUALGRAD_SOURCE_DIR=${DUALGRAD_SOURCE_DIR})
+endif()
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
