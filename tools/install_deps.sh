@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs dualgrad's build and test dependencies from Debian's packages (root, or sudo).
+# Packages already installed are skipped, so a second run costs one dpkg query.
+set -euo pipefail
+packages=(
+    build-essential cmake
+    libeigen3-dev libxtensor-dev    # backends
+    catch2 libbenchmark-dev         # tests and benchmarks
+    libopencv-dev                   # the test oracle (resize, contours)
+    nlohmann-json3-dev              # test fixtures
+    python3 python3-numpy           # fixture scripts (not needed to run the tests)
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "Installing: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
