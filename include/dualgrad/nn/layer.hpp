@@ -10,10 +10,12 @@
 /// pooling by averaging, Linear) ignore the forward values; the others (ReLU, MaxPool2d, sigmoid
 /// gating) look up sample `b / T`.
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <Eigen/Core>
@@ -39,9 +41,10 @@ struct Parameter {
     std::vector<float>* data = nullptr;
 };
 
-/// How work is spread over threads: `threads` workers (1 = the calling thread only).
+/// How work is spread over threads: `threads` workers (1 = the calling thread only). The default
+/// is every hardware thread.
 struct ExecContext {
-    int threads = 1;
+    int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 };
 
 class Layer {

@@ -1,0 +1,118 @@
+#pragma once
+/// \file
+/// A framework-neutral description of a network: named operations with their hyper-parameters,
+/// inputs and `state_dict` prefixes. The four backbones are written once as descriptions; the CPU
+/// engine (`nn::build_graph`) and the LibTorch builder instantiate the same description, so both
+/// have the same layers, names and parameters.
+///
+/// Naming: an operation is named by the PyTorch module path of its output ("layer3.5.conv1").
+/// A module output that is the result of several operations (a block, a BasicConv2d) is the name
+/// of its last operation ("layer3.5" is the block's final ReLU). A module applied several times
+/// (ResNet's shared `relu`) is named "<path>" for its first use and "<path>:<k>" for the k-th
+/// reuse. Functional operations without a module (Inception's `F.max_pool2d`) get descriptive
+/// names ("pool_2b", "Mixed_5b.branch_pool_avg").
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dualgrad/error.hpp"
+
+namespace dualgrad::models {
+
+struct Conv {
+    int in = 0, out = 0;
+    int kh = 1, kw = 1;
+    int sh = 1, sw = 1;
+    int ph = 0, pw = 0;
+    int dh = 1, dw = 1;
+    bool bias = true;
+};
+struct BatchNorm {
+    int channels = 0;
+    double eps = 1e-5;
+};
+struct Pool {
+    int kh = 1, kw = 1;
+    int sh = 1, sw = 1;
+    int ph = 0, pw = 0;
+    bool ceil_mode = false;
+    bool count_include_pad = true; ///< average pooling only
+};
+struct Linear {
+    int in = 0, out = 0;
+};
+struct SqueezeExcite {
+    int channels = 0, reduced = 0;
+};
+
+enum class OpKind { conv, batchnorm, relu, maxpool, avgpool, global_avgpool, linear, add, concat, squeeze_excite, dropout };
+
+struct Op {
+    std::string name;
+    OpKind kind;
+    std::vector<std::string> inputs;
+    std::string param_prefix; ///< state_dict prefix of its parameters (empty: none)
+    std::variant<std::monostate, Conv, BatchNorm, Pool, Linear, SqueezeExcite> spec;
+};
+
+/// A whole network. `ops` are in a valid forward order; the input is named "input".
+struct ModelDescription {
+    std::string arch;
+    int in_channels = 3;
+    int num_classes = 0;
+    std::vector<Op> ops;
+    std::vector<std::pair<std::string, std::string>> aliases; ///< paper name -> op name
+    std::string output;        ///< the logits op (N x classes x 1 x 1)
+    std::string cam_layer;     ///< the layer whose channels the CAM head weighs
+    std::string cam_weight;    ///< the CAM head's weight tensor (classes x channels [x 1 x 1])
+    std::string cam_bias;      ///< and its bias
+    std::vector<std::string> default_layers; ///< the layers evaluated by default (paper Table 1)
+};
+
+/// Builds descriptions op by op, tracking the last op as the default input of the next.
+class DescriptionBuilder {
+public:
+    explicit DescriptionBuilder(ModelDescription& d) : d_(d) {}
+
+    const std::string& add(std::string name, OpKind kind, decltype(Op::spec) spec, std::vector<std::string> inputs = {},
+                           std::string param_prefix = {}) {
+        if (inputs.empty()) inputs = {last_};
+        d_.ops.push_back({std::move(name), kind, std::move(inputs), std::move(param_prefix), std::move(spec)});
+        last_ = d_.ops.back().name;
+        return last_;
+    }
+    const std::string& conv(std::string name, Conv c, std::vector<std::string> in = {}) {
+        std::string prefix = name;
+        return add(std::move(name), OpKind::conv, c, std::move(in), std::move(prefix));
+    }
+    const std::string& bn(std::string name, int channels, double eps = 1e-5, std::vector<std::string> in = {}) {
+        std::string prefix = name;
+        return add(std::move(name), OpKind::batchnorm, BatchNorm{channels, eps}, std::move(in), std::move(prefix));
+    }
+    const std::string& relu(std::string name, std::vector<std::string> in = {}) {
+        return add(std::move(name), OpKind::relu, std::monostate{}, std::move(in));
+    }
+    const std::string& maxpool(std::string name, Pool p, std::vector<std::string> in = {}) {
+        return add(std::move(name), OpKind::maxpool, p, std::move(in));
+    }
+    const std::string& avgpool(std::string name, Pool p, std::vector<std::string> in = {}) {
+        return add(std::move(name), OpKind::avgpool, p, std::move(in));
+    }
+    const std::string& last() const noexcept { return last_; }
+    void set_last(std::string name) { last_ = std::move(name); }
+
+private:
+    ModelDescription& d_;
+    std::string last_ = "input";
+};
+
+/// Scales a channel count by the width multiplier (at least 1).
+[[nodiscard]] inline int scaled(int channels, double width) {
+    const int c = static_cast<int>(channels * width + 0.5);
+    return c < 1 ? 1 : c;
+}
+
+} // namespace dualgrad::models
