@@ -167,3 +167,14 @@ TEMPLATE_LIST_TEST_CASE("Bad input to the map math", "[core][errors]", dgtest::B
         REQUIRE(parse_method("gradcam-elementwise") == Method::gradcam_elementwise);
     }
 }
+
+TEMPLATE_LIST_TEST_CASE("CAM adds the head's bias of the target class", "[core][cam]", dgtest::Backends) {
+    using B = TestType;
+    // S: 1 sample, 2 channels, 1x2; weights of class 1 = (2, -1), bias of class 1 = 0.5.
+    const auto S = B::from_host({1, 2, 1, 2}, std::vector<float>{1, 3, 2, 5});
+    const std::vector<float> w{0, 0, 2, -1}, bias{9, 0.5f};
+    const Targets t(std::vector<std::vector<int>>{{1}});
+    // pixel 0: 2*1 - 1*2 + 0.5 = 0.5; pixel 1: 2*3 - 1*5 + 0.5 = 1.5
+    REQUIRE(B::to_host(cam<B>(S, FcHead{w, 2, 2, bias}, t, 0)) == std::vector<float>{0.5f, 1.5f});
+    REQUIRE_THROWS_AS(cam<B>(S, FcHead{w, 2, 2, std::span<const float>(bias).first(1)}, t, 0), shape_error);
+}

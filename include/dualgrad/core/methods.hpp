@@ -68,11 +68,14 @@ inline constexpr std::array<std::pair<Method, std::string_view>, 9> method_names
 /// Does the method need dl_c/dS (false only for CAM)?
 [[nodiscard]] constexpr bool needs_gradients(Method m) noexcept { return m != Method::cam; }
 
-/// The fully connected head of a GAP classifier, for CAM: `weights` is classes x channels, row-major.
+/// The fully connected head of a GAP classifier, for CAM: `weights` is classes x channels,
+/// row-major; `bias` (optional, one per class) is added to the map, as when the head is a 1x1
+/// convolution whose output is the CAM (wsolevaluation's InceptionV3 `SPG_A4`).
 struct FcHead {
     std::span<const float> weights;
     int classes = 0;
     int channels = 0;
+    std::span<const float> bias = {};
 };
 
 namespace detail {
@@ -101,7 +104,16 @@ template <TensorBackend B>
         const int c = targets(static_cast<int>(n), slot);
         std::copy_n(fc.weights.begin() + std::int64_t{c} * fc.channels, fc.channels, w.begin() + n * s.c);
     }
-    return ops::channel_sum<B>(S, w);
+    auto map = ops::channel_sum<B>(S, w);
+    if (fc.bias.empty()) return map;
+    if (static_cast<int>(fc.bias.size()) != fc.classes)
+        detail::raise<shape_error>("CAM: ", fc.bias.size(), " bias values for ", fc.classes, " classes");
+    // map + bias[c(n)]: axpby with a map of ones keeps this within the backend's kernels.
+    const Shape4 ms = s.map_shape();
+    const auto ones = B::from_host(ms, std::vector<float>(static_cast<std::size_t>(ms.count()), 1.0f));
+    std::vector<float> a(static_cast<std::size_t>(s.n), 1.0f), b(static_cast<std::size_t>(s.n));
+    for (std::int64_t n = 0; n < s.n; ++n) b[static_cast<std::size_t>(n)] = fc.bias[static_cast<std::size_t>(targets(static_cast<int>(n), slot))];
+    return ops::axpby<B>(map, a, ones, b);
 }
 
 template <TensorBackend B>
