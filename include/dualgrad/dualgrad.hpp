@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// Umbrella header: the core library with its default (Eigen) backend. Optional integrations
+/// Umbrella header: the core map math with its default (Eigen) backend, the box protocols and
+/// the metrics. Optional integrations
 /// (dualgrad/backend/xtensor.hpp) are included separately.
 
 #include "dualgrad/backend/concepts.hpp"
@@ -14,4 +15,10 @@
 #include "dualgrad/core/pcs.hpp"
 #include "dualgrad/core/targets.hpp"
 #include "dualgrad/error.hpp"
+#include "dualgrad/localize/box_extractor.hpp"
+#include "dualgrad/localize/contours.hpp"
+#include "dualgrad/localize/normalize.hpp"
+#include "dualgrad/localize/resize.hpp"
 #include "dualgrad/map2d.hpp"
+#include "dualgrad/metrics/loc_metrics.hpp"
+#include "dualgrad/thresholds.hpp"

@@ -159,10 +159,10 @@ TEST_CASE("PxAP on a 2x3 map, worked by hand", "[metrics]") {
 }
 
 TEST_CASE("NumPy's float64 details: arange and pairwise summation", "[metrics]") {
-    const auto t = dualgrad::detail::arange_unit(0.3, "test");
+    const auto t = dualgrad::cam_thresholds(0.3, "test");
     REQUIRE(t == std::vector<double>{0.0, 0.3, 0.6, 0.8999999999999999}); // 3 * 0.3 in float64
-    REQUIRE(dualgrad::detail::arange_unit(0.01, "test").size() == 100);
-    REQUIRE(dualgrad::detail::arange_unit(0.001, "test").size() == 1000);
+    REQUIRE(dualgrad::cam_thresholds(0.01, "test").size() == 100);
+    REQUIRE(dualgrad::cam_thresholds(0.001, "test").size() == 1000);
     // numpy.sum([0.1] * 10) is 1.0 (8 partial sums), a running sum gives 0.9999999999999999.
     const std::vector<double> tenths(10, 0.1);
     REQUIRE(dualgrad::detail::numpy_sum(tenths) == 1.0);

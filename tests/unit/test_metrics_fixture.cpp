@@ -97,7 +97,7 @@ TEST_CASE("Box metrics match the NumPy re-implementation of wsolevaluation", "[m
         SECTION(name) {
             const auto thresholds = c["thresholds"].get<std::vector<double>>();
             // numpy.arange(0, 1, interval), bit for bit.
-            REQUIRE(dualgrad::detail::arange_unit(c["interval"].get<double>(), "fixture") == thresholds);
+            REQUIRE(dualgrad::cam_thresholds(c["interval"].get<double>(), "fixture") == thresholds);
             LocMetrics m(thresholds, c["iou_thresholds"].get<std::vector<double>>());
             for (const auto& img : c["images"]) {
                 std::vector<Box> gt;
@@ -126,7 +126,7 @@ TEST_CASE("PxAP matches the NumPy re-implementation of wsolevaluation", "[metric
     for (const auto& c : fixture()["pxap_cases"]) {
         SECTION(c["name"].get<std::string>()) {
             const auto thresholds = c["thresholds"].get<std::vector<double>>();
-            REQUIRE(dualgrad::detail::arange_unit(c["interval"].get<double>(), "fixture") == thresholds);
+            REQUIRE(dualgrad::cam_thresholds(c["interval"].get<double>(), "fixture") == thresholds);
             auto ap = PxAP::with_interval(c["interval"].get<double>());
             if (c["dtype"].get<std::string>() == "float32")
                 add_images<float>(ap, images);

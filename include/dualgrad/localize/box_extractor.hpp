@@ -54,6 +54,7 @@
 
 #include "dualgrad/box.hpp"
 #include "dualgrad/error.hpp"
+#include "dualgrad/thresholds.hpp"
 #include "dualgrad/localize/contours.hpp"
 #include "dualgrad/localize/normalize.hpp"
 #include "dualgrad/localize/resize.hpp"
@@ -66,22 +67,6 @@ struct ImageSize {
     int height = 0;
     int width = 0;
 };
-
-/// The CAM thresholds of wsolevaluation: `numpy.arange(0, 1, interval)` in float64
-/// (length ceil(1 / interval), values i * interval). Throws `value_error` unless 0 < interval < 1.
-[[nodiscard]] inline std::vector<double> cam_thresholds(double interval = 0.01) {
-    if (!(interval > 0.0 && interval < 1.0))
-        detail::raise<value_error>("cam_thresholds: the threshold interval is ", interval, "; it must be in (0, 1)");
-    const double start = 0.0, stop = 1.0;
-    const auto n = static_cast<std::size_t>(std::ceil((stop - start) / interval));
-    std::vector<double> t(n);
-    // NumPy writes start and start + step, then fills start + i * (second - first).
-    t[0] = start;
-    if (n > 1) t[1] = start + interval;
-    const double delta = n > 1 ? t[1] - t[0] : 0.0;
-    for (std::size_t i = 2; i < n; ++i) t[i] = start + static_cast<double>(i) * delta;
-    return t;
-}
 
 /// MaxBoxAcc: per threshold, the box of the contour of largest area (wsolevaluation).
 /// `thresholds` overrides `interval` when not empty.

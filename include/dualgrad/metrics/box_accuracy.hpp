@@ -23,6 +23,7 @@
 #include "dualgrad/box.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/metrics/detail/common.hpp"
+#include "dualgrad/thresholds.hpp"
 #include "dualgrad/metrics/max_iou.hpp"
 
 namespace dualgrad {
@@ -67,12 +68,12 @@ public:
 
     /// MaxBoxAcc: thresholds `numpy.arange(0, 1, interval)`, IoU {50}. Feed largest-contour boxes.
     [[nodiscard]] static BoxAccuracy max_box_acc(double interval = 0.01) {
-        return BoxAccuracy(detail::arange_unit(interval, "BoxAccuracy::max_box_acc"), {50.0});
+        return BoxAccuracy(dualgrad::cam_thresholds(interval, "BoxAccuracy::max_box_acc"), {50.0});
     }
     /// MaxBoxAccV2: thresholds `numpy.arange(0, 1, interval)`, IoU {30, 50, 70}. Feed
     /// multi-contour boxes.
     [[nodiscard]] static BoxAccuracy max_box_acc_v2(double interval = 0.01) {
-        return BoxAccuracy(detail::arange_unit(interval, "BoxAccuracy::max_box_acc_v2"), {30.0, 50.0, 70.0});
+        return BoxAccuracy(dualgrad::cam_thresholds(interval, "BoxAccuracy::max_box_acc_v2"), {30.0, 50.0, 70.0});
     }
 
     /// Adds one image: `boxes_per_threshold[i]` are the boxes estimated at CAM threshold i,

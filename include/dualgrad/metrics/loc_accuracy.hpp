@@ -26,6 +26,7 @@
 #include "dualgrad/box.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/metrics/detail/common.hpp"
+#include "dualgrad/thresholds.hpp"
 #include "dualgrad/metrics/max_iou.hpp"
 
 namespace dualgrad {
@@ -91,7 +92,7 @@ public:
     }
     /// Thresholds `numpy.arange(0, 1, interval)`.
     [[nodiscard]] static LocAccuracy with_interval(double interval = 0.01, double iou_threshold = 50.0) {
-        return LocAccuracy(detail::arange_unit(interval, "LocAccuracy::with_interval"), iou_threshold);
+        return LocAccuracy(dualgrad::cam_thresholds(interval, "LocAccuracy::with_interval"), iou_threshold);
     }
 
     /// Adds one image. `ranked_classes`: predicted classes, best first (give at least five, or

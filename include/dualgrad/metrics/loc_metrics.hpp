@@ -29,6 +29,7 @@
 #include "dualgrad/map2d.hpp"
 #include "dualgrad/metrics/box_accuracy.hpp"
 #include "dualgrad/metrics/detail/common.hpp"
+#include "dualgrad/thresholds.hpp"
 #include "dualgrad/metrics/loc_accuracy.hpp"
 #include "dualgrad/metrics/max_iou.hpp"
 #include "dualgrad/metrics/pxap.hpp"
@@ -67,7 +68,7 @@ public:
     /// `cam_thresholds`: strictly increasing, in [0, 1) (they are also PxAP's bin edges);
     /// `v2_iou_thresholds` (percent) for MaxBoxAccV2; `box_iou` (percent) for MaxBoxAcc and the
     /// top-k / GT-known counts. Throws `value_error` on a bad list or value.
-    explicit LocMetrics(std::vector<double> cam_thresholds = detail::arange_unit(0.01, "LocMetrics"),
+    explicit LocMetrics(std::vector<double> cam_thresholds = dualgrad::cam_thresholds(0.01, "LocMetrics"),
                         std::vector<double> v2_iou_thresholds = {30.0, 50.0, 70.0}, double box_iou = 50.0)
         : max_box_acc_(checked(cam_thresholds), {box_iou}),
           max_box_acc_v2_(cam_thresholds, std::move(v2_iou_thresholds)),
@@ -76,7 +77,7 @@ public:
 
     /// Thresholds `numpy.arange(0, 1, interval)`, default IoU thresholds.
     [[nodiscard]] static LocMetrics with_interval(double interval = 0.01) {
-        return LocMetrics(detail::arange_unit(interval, "LocMetrics::with_interval"));
+        return LocMetrics(dualgrad::cam_thresholds(interval, "LocMetrics::with_interval"));
     }
 
     /// Adds one image to the box metrics its fields feed (see `ImageBoxes`). Everything is

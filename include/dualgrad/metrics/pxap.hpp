@@ -27,6 +27,7 @@
 #include "dualgrad/error.hpp"
 #include "dualgrad/map2d.hpp"
 #include "dualgrad/metrics/detail/common.hpp"
+#include "dualgrad/thresholds.hpp"
 
 namespace dualgrad {
 
@@ -55,7 +56,7 @@ public:
     }
     /// Thresholds `numpy.arange(0, 1, interval)`.
     [[nodiscard]] static PxAP with_interval(double interval = 0.01) {
-        return PxAP(detail::arange_unit(interval, "PxAP::with_interval"));
+        return PxAP(dualgrad::cam_thresholds(interval, "PxAP::with_interval"));
     }
 
     /// Adds one image: `score` normalized to [0, 1], `gt` nonzero on the object.

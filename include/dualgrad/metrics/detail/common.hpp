@@ -18,17 +18,6 @@
 
 namespace dualgrad::detail {
 
-/// `numpy.arange(0, 1, interval)` in float64: length ceil(1 / interval), values i * interval
-/// (NumPy fills start + i * ((start + step) - start), which is i * interval for start 0).
-[[nodiscard]] inline std::vector<double> arange_unit(double interval, std::string_view who) {
-    if (!(interval > 0.0 && interval < 1.0))
-        raise<value_error>(who, ": the CAM threshold interval is ", interval, "; it must be in (0, 1)");
-    const auto n = static_cast<std::size_t>(std::ceil(1.0 / interval));
-    std::vector<double> t(n);
-    for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<double>(i) * interval;
-    return t;
-}
-
 /// Checks a CAM threshold list: not empty, every value in [0, 1] (in [0, 1) and strictly
 /// increasing when `histogram_edges`, since they become `numpy.histogram` bin edges).
 inline void check_cam_thresholds(std::span<const double> t, std::string_view who, bool histogram_edges) {
