@@ -13,6 +13,7 @@
 #include "dualgrad/core/layer_gradients.hpp"
 #include "dualgrad/core/methods.hpp"
 #include "dualgrad/core/pcs.hpp"
+#include "dualgrad/core/score_maps.hpp"
 #include "dualgrad/core/targets.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/localize/box_extractor.hpp"

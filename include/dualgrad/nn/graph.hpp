@@ -136,7 +136,7 @@ public:
     /// The logits, N x classes, of a plain forward pass.
     [[nodiscard]] Logits forward(const Tensor& x, const ExecContext& ctx = {}) const {
         std::vector<Tensor> values(nodes_.size());
-        run_forward(x, {}, values, ctx);
+        (void)run_forward(x, {}, values, ctx);
         return to_logits(values[static_cast<std::size_t>(output_)]);
     }
 
@@ -176,7 +176,7 @@ public:
         keep[static_cast<std::size_t>(output_)] = 1;
 
         std::vector<Tensor> values(N);
-        run_forward(x, keep, values, ctx);
+        const std::vector<Shape4> shapes = run_forward(x, keep, values, ctx);
         GradientResult<EigenBackend> result;
         result.logits = to_logits(values[static_cast<std::size_t>(output_)]);
         result.targets = request.targets.resolve(result.logits);
@@ -214,12 +214,17 @@ public:
             if (!region[i] || grads[i].size() == 0) continue;
             const Node& nd = nodes_[i];
             std::vector<const Tensor*> ins;
-            for (int j : nd.inputs) ins.push_back(&values[static_cast<std::size_t>(j)]);
+            std::vector<Shape4> in_shapes;
+            for (int j : nd.inputs) {
+                const Tensor& v = values[static_cast<std::size_t>(j)];
+                ins.push_back(v.size() ? &v : nullptr);
+                in_shapes.push_back(shapes[static_cast<std::size_t>(j)]);
+            }
             std::vector<Tensor> partial(nd.inputs.size());
             std::vector<Tensor*> outs;
             for (std::size_t k = 0; k < nd.inputs.size(); ++k)
                 outs.push_back(region[static_cast<std::size_t>(nd.inputs[k])] ? &partial[k] : nullptr);
-            nd.layer->backward(ins, values[i], grads[i], Tp, outs, ctx);
+            nd.layer->backward(in_shapes, ins, values[i], grads[i], Tp, outs, ctx);
             for (std::size_t k = 0; k < nd.inputs.size(); ++k) {
                 if (!outs[k]) continue;
                 Tensor& g = grads[static_cast<std::size_t>(nd.inputs[k])];
@@ -272,10 +277,10 @@ private:
     }
 
     /// Runs every node; a value is freed once its last forward consumer has run unless keep[i].
-    void run_forward(const Tensor& x, const std::vector<char>& keep, std::vector<Tensor>& values,
-                     const ExecContext& ctx) const {
-        if (x.rank() != 4) detail::raise<shape_error>("input must be N x C x H x W");
-        (void)infer_shapes(shape_of(x)); // validates the input and every layer's shapes up front
+    /// Returns every node's output shape (validated up front, before any work).
+    std::vector<Shape4> run_forward(const Tensor& x, const std::vector<char>& keep, std::vector<Tensor>& values,
+                                    const ExecContext& ctx) const {
+        auto shapes = infer_shapes(shape_of(x));
         const auto N = nodes_.size();
         std::vector<int> remaining(N, 0);
         for (const auto& nd : nodes_)
@@ -292,6 +297,7 @@ private:
                     values[ju] = Tensor();
             }
         }
+        return shapes;
     }
 
     int in_channels_;

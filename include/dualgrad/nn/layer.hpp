@@ -53,6 +53,9 @@ public:
 
     /// The PyTorch class name ("Conv2d", "BatchNorm2d", "ReLU", ...).
     [[nodiscard]] virtual std::string_view kind() const = 0;
+    /// The layer as PyTorch prints it ("Conv2d(3, 64, kernel_size=(3, 3), ...)"); error messages
+    /// start with it.
+    [[nodiscard]] virtual std::string repr() const { return std::string(kind()); }
     /// Number of inputs (2+ for add and concat).
     [[nodiscard]] virtual int arity() const { return 1; }
     /// Output shape for these input shapes; throws `shape_error` naming the layer and the mismatch.
@@ -61,8 +64,12 @@ public:
     virtual void forward(std::span<const Tensor* const> inputs, Tensor& out, const ExecContext& ctx) const = 0;
     /// grad_inputs[i] = (d f / d inputs[i])^T grad_out, for T cotangents per input sample (see file
     /// comment). `grad_inputs[i]` is resized by the layer (N*T samples); a null entry is skipped.
-    virtual void backward(std::span<const Tensor* const> inputs, const Tensor& output, const Tensor& grad_out, int T,
-                          std::span<Tensor* const> grad_inputs, const ExecContext& ctx) const = 0;
+    /// `input_shapes` are the forward inputs' shapes. A graph may free forward values the layer
+    /// does not read: `inputs[i]` may be null unless `backward_needs_inputs()`, and `output` may be
+    /// empty unless `backward_needs_output()`.
+    virtual void backward(std::span<const Shape4> input_shapes, std::span<const Tensor* const> inputs,
+                          const Tensor& output, const Tensor& grad_out, int T, std::span<Tensor* const> grad_inputs,
+                          const ExecContext& ctx) const = 0;
     /// Whether `backward` reads the forward inputs / the forward output (else they may be freed).
     [[nodiscard]] virtual bool backward_needs_inputs() const { return false; }
     [[nodiscard]] virtual bool backward_needs_output() const { return false; }

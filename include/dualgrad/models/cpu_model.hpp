@@ -1,0 +1,135 @@
+#pragma once
+/// \file
+/// The backbones on the CPU engine: `build_graph` instantiates a `ModelDescription` as an
+/// `nn::Graph`, and `load_model` reads a safetensors file of PyTorch `state_dict` keys, infers
+/// the number of classes and the width multiplier from it, builds the graph and loads every
+/// parameter (a missing, extra or mis-shaped tensor is an error naming it).
+///
+///     auto model = dualgrad::models::load_model("resnet50", "weights.safetensors");
+///     auto result = model.graph.gradients(image, {{"layer3.5"}, dualgrad::TargetRule::top1()});
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dualgrad/core/methods.hpp"
+#include "dualgrad/io/safetensors.hpp"
+#include "dualgrad/models/backbones.hpp"
+#include "dualgrad/nn/graph.hpp"
+#include "dualgrad/nn/layers.hpp"
+
+namespace dualgrad::models {
+
+/// The CPU engine's graph for a description.
+[[nodiscard]] inline nn::Graph build_graph(const ModelDescription& d) {
+    nn::Graph g(d.in_channels);
+    for (const Op& op : d.ops) {
+        std::unique_ptr<nn::Layer> layer;
+        switch (op.kind) {
+        case OpKind::conv: {
+            const auto& c = std::get<Conv>(op.spec);
+            layer = std::make_unique<nn::Conv2d>(
+                nn::Conv2dOptions{c.in, c.out, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw, c.bias});
+            break;
+        }
+        case OpKind::batchnorm: {
+            const auto& b = std::get<BatchNorm>(op.spec);
+            layer = std::make_unique<nn::BatchNorm2d>(b.channels, b.eps);
+            break;
+        }
+        case OpKind::relu: layer = std::make_unique<nn::ReLU>(); break;
+        case OpKind::dropout: layer = std::make_unique<nn::Dropout>(); break;
+        case OpKind::maxpool:
+        case OpKind::avgpool: {
+            const auto& p = std::get<Pool>(op.spec);
+            nn::Pool2dOptions o;
+            o.kh = p.kh, o.kw = p.kw, o.sh = p.sh, o.sw = p.sw, o.ph = p.ph, o.pw = p.pw;
+            o.ceil_mode = p.ceil_mode;
+            o.count_include_pad = p.count_include_pad;
+            if (op.kind == OpKind::maxpool) layer = std::make_unique<nn::MaxPool2d>(o);
+            else layer = std::make_unique<nn::AvgPool2d>(o);
+            break;
+        }
+        case OpKind::global_avgpool: layer = std::make_unique<nn::GlobalAvgPool>(); break;
+        case OpKind::linear: {
+            const auto& l = std::get<Linear>(op.spec);
+            layer = std::make_unique<nn::Linear>(l.in, l.out);
+            break;
+        }
+        case OpKind::add: layer = std::make_unique<nn::Add>(); break;
+        case OpKind::concat: layer = std::make_unique<nn::Concat>(static_cast<int>(op.inputs.size())); break;
+        case OpKind::squeeze_excite: {
+            const auto& s = std::get<SqueezeExcite>(op.spec);
+            layer = std::make_unique<nn::SqueezeExcitation>(s.channels, s.reduced);
+            break;
+        }
+        }
+        std::vector<int> inputs;
+        for (const auto& in : op.inputs) inputs.push_back(g.node(in));
+        g.add(op.name, std::move(layer), std::move(inputs), op.param_prefix);
+    }
+    g.set_output(g.node(d.output));
+    for (const auto& [alias, target] : d.aliases) g.add_alias(alias, target);
+    return g;
+}
+
+/// A backbone on the CPU engine, with its description (for CAM's head and the default layers).
+struct CpuModel {
+    ModelDescription description;
+    nn::Graph graph;
+
+    /// The CAM head (weights and bias of `description.cam_weight`/`cam_bias`), viewing the loaded parameters.
+    [[nodiscard]] FcHead cam_head() {
+        FcHead head;
+        for (auto& [name, p] : graph.parameters()) {
+            if (name == description.cam_weight) {
+                head.weights = *p.data;
+                head.classes = static_cast<int>(p.shape[0]);
+                head.channels = static_cast<int>(p.shape[1]);
+            } else if (name == description.cam_bias) {
+                head.bias = *p.data;
+            }
+        }
+        return head;
+    }
+};
+
+/// The first convolution's weight name and full-width output channels, for inferring the width.
+[[nodiscard]] inline std::pair<std::string, int> width_probe(std::string_view arch) {
+    if (arch == "vgg16") return {"features.0.weight", 64};
+    if (arch == "inception_v3") return {"Conv2d_1a_3x3.conv.weight", 32};
+    return {"conv1.weight", 64};
+}
+
+/// Loads `arch` from a safetensors file: the number of classes comes from the CAM head's weight,
+/// the width multiplier from the first convolution (unless `cfg.width` differs from 1 and is set
+/// explicitly by the caller through `infer_width = false`).
+[[nodiscard]] inline CpuModel load_model(std::string_view arch, const io::SafetensorsFile& weights,
+                                         ModelConfig cfg = {}, bool infer = true) {
+    const ModelDescription probe = describe(arch, ModelConfig{});
+    if (infer) {
+        if (!weights.contains(probe.cam_weight))
+            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", probe.cam_weight,
+                                    "', so they are not a ", arch, " model (or a different variant)");
+        cfg.num_classes = static_cast<int>(weights.info(probe.cam_weight).shape.at(0));
+        const auto [name, full] = width_probe(arch);
+        if (!weights.contains(name))
+            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", name, "' for a ", arch,
+                                    " model");
+        cfg.width = static_cast<double>(weights.info(name).shape.at(0)) / full;
+    }
+    CpuModel m{describe(arch, cfg), nn::Graph(3)};
+    m.graph = build_graph(m.description);
+    auto params = m.graph.parameters();
+    io::load_parameters(weights, params);
+    return m;
+}
+
+[[nodiscard]] inline CpuModel load_model(std::string_view arch, const std::filesystem::path& path,
+                                         ModelConfig cfg = {}) {
+    return load_model(arch, io::SafetensorsFile::open(path), cfg);
+}
+
+} // namespace dualgrad::models
