@@ -18,4 +18,4 @@ cmake -S "$root" -B "$out/sanitize" -DCMAKE_BUILD_TYPE=Debug -DDUALGRAD_SANITIZE
       -DDUALGRAD_BUILD_BENCHMARKS=OFF -DCMAKE_CXX_FLAGS="-O1"
 cmake --build "$out/sanitize" -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$out/sanitize" -j "$jobs" --output-on-failure -E '^consumer\.'
+    ctest --test-dir "$out/sanitize" -j "$jobs" --output-on-failure -E '^consumer\.|Full-width'
