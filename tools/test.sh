@@ -15,7 +15,7 @@ ctest --test-dir "$out/release" -j "$jobs" --output-on-failure
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 cmake -S "$root" -B "$out/sanitize" -DCMAKE_BUILD_TYPE=Debug -DDUALGRAD_SANITIZE=ON \
-      -DDUALGRAD_BUILD_BENCHMARKS=OFF -DCMAKE_CXX_FLAGS="-O1"
+      -DDUALGRAD_BUILD_BENCHMARKS=OFF -DDUALGRAD_WITH_CUDA=OFF -DCMAKE_CXX_FLAGS="-O1"
 cmake --build "$out/sanitize" -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$out/sanitize" -j "$jobs" --output-on-failure -E '^consumer\.|Full-width'
