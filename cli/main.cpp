@@ -1,0 +1,27 @@
+// The `dualgrad` command line: the WSOL workflow on real dataset layouts.
+// Subcommands are defined in cli/cmd_*.hpp and registered here; every error names the file or
+// option and what was wrong, and exits with status 1 (2 for command-line usage errors).
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd_layers.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"dualgrad: weakly supervised object localization (DGL and the CAM family)"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "dualgrad 0.1.0");
+    dualgrad::cli::add_layers(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const dualgrad::error& e) {
+        std::fprintf(stderr, "dualgrad: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dualgrad: unexpected error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
