@@ -66,6 +66,18 @@ public:
         num_correct_.assign(iou_thresholds_.size() * cam_thresholds_.size(), 0);
     }
 
+    /// Rebuilds an accumulator from saved counts (a shard's `metrics.json`): `num_correct` is
+    /// [IoU index][CAM threshold index]. Throws `value_error` on inconsistent counts.
+    [[nodiscard]] static BoxAccuracy from_counts(std::vector<double> cam_thresholds, std::vector<double> iou_thresholds,
+                                                 std::int64_t num_images, std::vector<std::int64_t> num_correct) {
+        BoxAccuracy b(std::move(cam_thresholds), std::move(iou_thresholds));
+        if (num_images < 0) detail::raise<value_error>("BoxAccuracy: negative image count ", num_images);
+        detail::check_counts(num_correct, b.num_correct_.size(), num_images, "BoxAccuracy", "num_correct");
+        b.num_correct_ = std::move(num_correct);
+        b.num_images_ = num_images;
+        return b;
+    }
+
     /// MaxBoxAcc: thresholds `numpy.arange(0, 1, interval)`, IoU {50}. Feed largest-contour boxes.
     [[nodiscard]] static BoxAccuracy max_box_acc(double interval = 0.01) {
         return BoxAccuracy(dualgrad::cam_thresholds(interval, "BoxAccuracy::max_box_acc"), {50.0});

@@ -90,6 +90,28 @@ public:
         top5_loc_.assign(cam_thresholds_.size(), 0);
         gt_known_loc_.assign(cam_thresholds_.size(), 0);
     }
+    /// Rebuilds an accumulator from saved counts. Throws `value_error` on inconsistent counts.
+    [[nodiscard]] static LocAccuracy from_counts(std::vector<double> cam_thresholds, double iou_threshold,
+                                                 std::int64_t num_images, std::vector<std::int64_t> top1_loc,
+                                                 std::vector<std::int64_t> top5_loc,
+                                                 std::vector<std::int64_t> gt_known_loc, std::int64_t top1_cls,
+                                                 std::int64_t top5_cls) {
+        LocAccuracy a(std::move(cam_thresholds), iou_threshold);
+        const auto n = a.cam_thresholds_.size();
+        if (num_images < 0) detail::raise<value_error>("LocAccuracy: negative image count ", num_images);
+        detail::check_counts(top1_loc, n, num_images, "LocAccuracy", "top1_loc");
+        detail::check_counts(top5_loc, n, num_images, "LocAccuracy", "top5_loc");
+        detail::check_counts(gt_known_loc, n, num_images, "LocAccuracy", "gt_known_loc");
+        const std::int64_t cls[2] = {top1_cls, top5_cls};
+        detail::check_counts(cls, 2, num_images, "LocAccuracy", "classification");
+        a.top1_loc_ = std::move(top1_loc);
+        a.top5_loc_ = std::move(top5_loc);
+        a.gt_known_loc_ = std::move(gt_known_loc);
+        a.top1_cls_ = top1_cls;
+        a.top5_cls_ = top5_cls;
+        a.num_images_ = num_images;
+        return a;
+    }
     /// Thresholds `numpy.arange(0, 1, interval)`.
     [[nodiscard]] static LocAccuracy with_interval(double interval = 0.01, double iou_threshold = 50.0) {
         return LocAccuracy(dualgrad::cam_thresholds(interval, "LocAccuracy::with_interval"), iou_threshold);

@@ -75,6 +75,22 @@ public:
           loc_(cam_thresholds, box_iou),
           pxap_(cam_thresholds) {}
 
+    /// Assembles the umbrella from its four accumulators (e.g. restored from counts); they must
+    /// share one CAM threshold list.
+    [[nodiscard]] static LocMetrics from_parts(BoxAccuracy max_box_acc, BoxAccuracy max_box_acc_v2, LocAccuracy loc,
+                                               PxAP pxap) {
+        LocMetrics m(pxap.cam_thresholds(), max_box_acc_v2.iou_thresholds(), loc.iou_threshold());
+        detail::check_same_list(m.max_box_acc_.cam_thresholds(), max_box_acc.cam_thresholds(), "LocMetrics", "CAM threshold");
+        detail::check_same_list(m.max_box_acc_.iou_thresholds(), max_box_acc.iou_thresholds(), "LocMetrics", "IoU threshold");
+        detail::check_same_list(m.max_box_acc_v2_.cam_thresholds(), max_box_acc_v2.cam_thresholds(), "LocMetrics", "CAM threshold");
+        detail::check_same_list(m.loc_.cam_thresholds(), loc.cam_thresholds(), "LocMetrics", "CAM threshold");
+        m.max_box_acc_ = std::move(max_box_acc);
+        m.max_box_acc_v2_ = std::move(max_box_acc_v2);
+        m.loc_ = std::move(loc);
+        m.pxap_ = std::move(pxap);
+        return m;
+    }
+
     /// Thresholds `numpy.arange(0, 1, interval)`, default IoU thresholds.
     [[nodiscard]] static LocMetrics with_interval(double interval = 0.01) {
         return LocMetrics(dualgrad::cam_thresholds(interval, "LocMetrics::with_interval"));

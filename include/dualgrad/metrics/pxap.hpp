@@ -54,6 +54,18 @@ public:
         positive_.assign(edges_.size() - 1, 0);
         negative_.assign(edges_.size() - 1, 0);
     }
+    /// Rebuilds an accumulator from saved histograms. Throws `value_error` on inconsistent counts.
+    [[nodiscard]] static PxAP from_counts(std::vector<double> cam_thresholds, std::int64_t num_images,
+                                          std::vector<std::int64_t> positive, std::vector<std::int64_t> negative) {
+        PxAP p(std::move(cam_thresholds));
+        if (num_images < 0) detail::raise<value_error>("PxAP: negative image count ", num_images);
+        detail::check_counts(positive, p.positive_.size(), -1, "PxAP", "positive histogram");
+        detail::check_counts(negative, p.negative_.size(), -1, "PxAP", "negative histogram");
+        p.positive_ = std::move(positive);
+        p.negative_ = std::move(negative);
+        p.num_images_ = num_images;
+        return p;
+    }
     /// Thresholds `numpy.arange(0, 1, interval)`.
     [[nodiscard]] static PxAP with_interval(double interval = 0.01) {
         return PxAP(dualgrad::cam_thresholds(interval, "PxAP::with_interval"));

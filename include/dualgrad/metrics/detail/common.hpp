@@ -127,4 +127,13 @@ inline void check_same_list(std::span<const double> a, std::span<const double> b
                                " in the other accumulator");
 }
 
+/// Validates restored counts: `n` of them, each in [0, num_images].
+inline void check_counts(std::span<const std::int64_t> c, std::size_t n, std::int64_t num_images, const char* who,
+                         const char* what) {
+    if (c.size() != n) raise<value_error>(who, ": ", c.size(), " ", what, " counts, expected ", n);
+    for (std::size_t i = 0; i < c.size(); ++i)
+        if (c[i] < 0 || (num_images >= 0 && c[i] > num_images))
+            raise<value_error>(who, ": ", what, " count [", i, "] = ", c[i], " is outside [0, ", num_images, "]");
+}
+
 } // namespace dualgrad::detail

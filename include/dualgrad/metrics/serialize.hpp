@@ -1,0 +1,118 @@
+#pragma once
+/// \file
+/// `LocMetrics` to and from JSON: the counts (so that shards saved by `dualgrad eval --shard k/N`
+/// merge exactly with `dualgrad merge`) and, for reading, the results computed from them.
+///
+///     nlohmann::json j = dualgrad::metrics_to_json(m);          // {"counts": ..., "results": ...}
+///     auto back = dualgrad::metrics_from_json(j, "shard0/metrics.json");
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "dualgrad/metrics/loc_metrics.hpp"
+
+namespace dualgrad {
+
+namespace detail {
+
+inline nlohmann::json box_accuracy_counts(const BoxAccuracy& b) {
+    nlohmann::json per_iou = nlohmann::json::array();
+    for (std::size_t k = 0; k < b.iou_thresholds().size(); ++k) {
+        const auto c = b.num_correct(k);
+        per_iou.push_back(std::vector<std::int64_t>(c.begin(), c.end()));
+    }
+    return {{"iou_thresholds", b.iou_thresholds()}, {"num_images", b.num_images()}, {"num_correct", per_iou}};
+}
+
+inline nlohmann::json box_accuracy_result(const BoxAccuracy& b) {
+    if (b.num_images() == 0) return nullptr;
+    const auto r = b.result();
+    nlohmann::json per = nlohmann::json::object();
+    for (const auto& a : r.per_iou)
+        per[std::to_string(static_cast<int>(a.iou_threshold))] = {
+            {"max_box_acc", a.max_box_acc}, {"best_threshold", a.best_threshold}, {"best_threshold_index", a.best_threshold_index}};
+    return {{"mean", r.mean}, {"per_iou", per}};
+}
+
+template <class T>
+T field(const nlohmann::json& j, const char* key, std::string_view source) {
+    if (!j.is_object() || !j.contains(key))
+        raise<io_error>(source, ": metrics JSON has no field '", key, "'");
+    try {
+        return j.at(key).get<T>();
+    } catch (const nlohmann::json::exception& e) {
+        raise<io_error>(source, ": metrics JSON field '", key, "' has the wrong type (", e.what(), ")");
+    }
+}
+
+} // namespace detail
+
+/// The counts and the results of `m` as JSON.
+[[nodiscard]] inline nlohmann::json metrics_to_json(const LocMetrics& m) {
+    const auto& loc = m.loc_accuracy();
+    const auto& px = m.pxap();
+    nlohmann::json counts = {
+        {"cam_thresholds", m.cam_thresholds()},
+        {"max_box_acc", detail::box_accuracy_counts(m.max_box_acc())},
+        {"max_box_acc_v2", detail::box_accuracy_counts(m.max_box_acc_v2())},
+        {"loc", {{"iou_threshold", loc.iou_threshold()},
+                 {"num_images", loc.num_images()},
+                 {"top1_loc", std::vector<std::int64_t>(loc.top1_loc_counts().begin(), loc.top1_loc_counts().end())},
+                 {"top5_loc", std::vector<std::int64_t>(loc.top5_loc_counts().begin(), loc.top5_loc_counts().end())},
+                 {"gt_known_loc", std::vector<std::int64_t>(loc.gt_known_loc_counts().begin(), loc.gt_known_loc_counts().end())},
+                 {"top1_cls", loc.top1_cls_count()},
+                 {"top5_cls", loc.top5_cls_count()}}},
+        {"pxap", {{"num_images", px.num_images()},
+                  {"positive", std::vector<std::int64_t>(px.positive_histogram().begin(), px.positive_histogram().end())},
+                  {"negative", std::vector<std::int64_t>(px.negative_histogram().begin(), px.negative_histogram().end())}}}};
+    nlohmann::json results = {{"max_box_acc", detail::box_accuracy_result(m.max_box_acc())},
+                              {"max_box_acc_v2", detail::box_accuracy_result(m.max_box_acc_v2())}};
+    if (loc.num_images() > 0) {
+        const auto r = loc.result();
+        const auto best = r.best_by_gt_known();
+        results["loc"] = {{"best_threshold", best.threshold},
+                          {"top1_loc", best.top1_loc},
+                          {"top5_loc", best.top5_loc},
+                          {"gt_known_loc", best.gt_known_loc},
+                          {"top1_loc_error", best.top1_loc_error()},
+                          {"top5_loc_error", best.top5_loc_error()},
+                          {"gt_known_loc_error", best.gt_known_loc_error()},
+                          {"top1_cls", r.top1_cls},
+                          {"top5_cls", r.top5_cls}};
+    }
+    if (px.num_images() > 0) results["pxap"] = px.result().pxap;
+    return {{"counts", counts}, {"results", results}};
+}
+
+/// Restores the accumulator saved by `metrics_to_json`; errors name `source` and the field.
+[[nodiscard]] inline LocMetrics metrics_from_json(const nlohmann::json& j, std::string_view source) {
+    using detail::field;
+    using V = std::vector<std::int64_t>;
+    const auto counts = field<nlohmann::json>(j, "counts", source);
+    const auto t = field<std::vector<double>>(counts, "cam_thresholds", source);
+    auto box = [&](const char* key) {
+        const auto b = field<nlohmann::json>(counts, key, source);
+        const auto iou = field<std::vector<double>>(b, "iou_thresholds", source);
+        V flat;
+        for (const auto& row : field<std::vector<V>>(b, "num_correct", source)) flat.insert(flat.end(), row.begin(), row.end());
+        return BoxAccuracy::from_counts(t, iou, field<std::int64_t>(b, "num_images", source), flat);
+    };
+    const auto l = field<nlohmann::json>(counts, "loc", source);
+    const auto p = field<nlohmann::json>(counts, "pxap", source);
+    try {
+        return LocMetrics::from_parts(
+            box("max_box_acc"), box("max_box_acc_v2"),
+            LocAccuracy::from_counts(t, field<double>(l, "iou_threshold", source), field<std::int64_t>(l, "num_images", source),
+                                     field<V>(l, "top1_loc", source), field<V>(l, "top5_loc", source),
+                                     field<V>(l, "gt_known_loc", source), field<std::int64_t>(l, "top1_cls", source),
+                                     field<std::int64_t>(l, "top5_cls", source)),
+            PxAP::from_counts(t, field<std::int64_t>(p, "num_images", source), field<V>(p, "positive", source),
+                              field<V>(p, "negative", source)));
+    } catch (const value_error& e) {
+        detail::raise<io_error>(source, ": inconsistent metrics counts: ", e.what());
+    }
+}
+
+} // namespace dualgrad
