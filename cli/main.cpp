@@ -6,12 +6,14 @@
 #include <CLI/CLI.hpp>
 
 #include "cmd_layers.hpp"
+#include "cmd_merge.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"dualgrad: weakly supervised object localization (DGL and the CAM family)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "dualgrad 0.1.0");
     dualgrad::cli::add_layers(app);
+    dualgrad::cli::add_merge(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

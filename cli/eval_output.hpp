@@ -1,0 +1,97 @@
+#pragma once
+// The files `dualgrad eval` writes and `dualgrad merge` combines:
+//   metrics.json  {"format": "dualgrad-eval-1", "arch": ..., "shard": {"index", "count"} | {"merged": [...]},
+//                  "runs": {"<method>@<layer>": {"counts": ..., "results": ...}}}
+//   table.md      methods by layers: top-1 loc, top-5 loc and GT-known errors at the best threshold,
+//                 and MaxBoxAccV2 (the paper's Table 1 layout)
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <dualgrad/metrics/serialize.hpp>
+
+namespace dualgrad::cli {
+
+inline constexpr const char* eval_format = "dualgrad-eval-1";
+
+struct EvalRuns {
+    std::string arch;
+    std::map<std::string, LocMetrics> runs; // "<method>@<layer>"
+};
+
+inline nlohmann::json read_json_file(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    if (!in) detail::raise<io_error>("cannot open '", p.string(), "'");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        detail::raise<io_error>("'", p.string(), "' is not valid JSON: ", e.what());
+    }
+}
+
+inline EvalRuns read_eval(const std::filesystem::path& file) {
+    const auto j = read_json_file(file);
+    const std::string src = file.string();
+    if (!j.is_object() || j.value("format", "") != eval_format)
+        detail::raise<io_error>("'", src, "' is not a dualgrad eval metrics file (format '", eval_format, "' expected)");
+    EvalRuns r;
+    r.arch = j.value("arch", "");
+    if (!j.contains("runs") || !j["runs"].is_object()) detail::raise<io_error>("'", src, "' has no 'runs' object");
+    for (const auto& [key, value] : j["runs"].items()) r.runs.emplace(key, metrics_from_json(value, src + ": run " + key));
+    return r;
+}
+
+inline std::string fmt(double v) {
+    std::ostringstream os;
+    os.setf(std::ios::fixed);
+    os.precision(2);
+    os << v;
+    return os.str();
+}
+
+/// Methods by layers, like the paper's Table 1: top-1 / top-5 / GT-known loc errors at the
+/// threshold that maximizes GT-known accuracy, and MaxBoxAccV2.
+inline std::string table_markdown(const EvalRuns& r) {
+    std::set<std::string> methods, layers;
+    for (const auto& [key, m] : r.runs) {
+        const auto at = key.find('@');
+        methods.insert(key.substr(0, at));
+        layers.insert(key.substr(at + 1));
+    }
+    std::ostringstream os;
+    os << "| method | layer | top-1 loc err | top-5 loc err | GT-known loc err | MaxBoxAccV2 | images |\n";
+    os << "|---|---|---|---|---|---|---|\n";
+    for (const auto& method : methods)
+        for (const auto& layer : layers) {
+            const auto it = r.runs.find(method + "@" + layer);
+            if (it == r.runs.end()) continue;
+            const auto& m = it->second;
+            os << "| " << method << " | " << layer << " | ";
+            if (m.loc_accuracy().num_images() > 0) {
+                const auto best = m.loc_accuracy().result().best_by_gt_known();
+                os << fmt(best.top1_loc_error()) << " | " << fmt(best.top5_loc_error()) << " | "
+                   << fmt(best.gt_known_loc_error()) << " | ";
+            } else {
+                os << "- | - | - | ";
+            }
+            os << (m.max_box_acc_v2().num_images() > 0 ? fmt(m.max_box_acc_v2().result().mean) : "-") << " | "
+               << m.max_box_acc_v2().num_images() << " |\n";
+        }
+    return os.str();
+}
+
+inline void write_eval(const std::filesystem::path& dir, const EvalRuns& r, const nlohmann::json& shard) {
+    std::filesystem::create_directories(dir);
+    nlohmann::json j = {{"format", eval_format}, {"arch", r.arch}, {"shard", shard}, {"runs", nlohmann::json::object()}};
+    for (const auto& [key, m] : r.runs) j["runs"][key] = metrics_to_json(m);
+    std::ofstream(dir / "metrics.json") << j.dump(1) << "\n";
+    std::ofstream(dir / "table.md") << table_markdown(r);
+}
+
+} // namespace dualgrad::cli
