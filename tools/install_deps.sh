@@ -7,6 +7,7 @@ packages=(
     libeigen3-dev libxtensor-dev    # backends
     catch2 libbenchmark-dev         # tests and benchmarks
     libopencv-dev                   # the test oracle (resize, contours)
+    libtorch-dev                    # dualgrad::torch (LibTorch 1.13 backend and gradient source)
     nlohmann-json3-dev              # test fixtures
     python3 python3-numpy           # fixture scripts (not needed to run the tests)
 )

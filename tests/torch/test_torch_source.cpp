@@ -1,0 +1,366 @@
+// dualgrad::torch, in one translation unit (LibTorch headers compile slowly):
+// - TorchBackend against EigenBackend: every method on the same inputs, within 1e-5; half and
+//   bfloat16 inputs computed in float; bad input (mixed devices, integer dtype, wrong rank).
+// - TorchModel, the LibTorch gradient source built from the CPU engine's descriptions: the same
+//   parameter names and shapes, the same load errors, and on the PyTorch fixtures of the four
+//   backbones the same logits, S and VJPs as the CPU engine (and as PyTorch), within 1e-4
+//   relative, with either way of batching the cotangents.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <dualgrad/backend/torch.hpp>
+#include <dualgrad/core/methods.hpp>
+#include <dualgrad/models/cpu_model.hpp>
+#include <dualgrad/models/torch_model.hpp>
+
+#include "backends.hpp"
+#include "tensor_matchers.hpp"
+
+using namespace dualgrad;
+using dualgrad::models::CotangentBatching;
+
+namespace {
+
+using TB = TorchBackend;
+using EB = EigenBackend;
+
+std::vector<float> host(const at::Tensor& t) { return TB::to_host(t); }
+
+struct MapCase {
+    Shape4 s;
+    std::vector<float> S, G, P, C;
+};
+
+MapCase random_case(Shape4 s, unsigned seed) {
+    const auto n = static_cast<std::size_t>(s.count());
+    // S >= 0 as after a ReLU; gradients of both signs.
+    return {s, dgtest::random_values(n, seed, 0.0f, 2.0f), dgtest::random_values(n, seed + 1),
+            dgtest::random_values(n, seed + 2), dgtest::random_values(n, seed + 3)};
+}
+
+template <class B>
+LayerGradients<B> layer_gradients(const MapCase& c, int slots) {
+    LayerGradients<B> g;
+    g.activations = B::from_host(c.s, c.S);
+    for (int t = 0; t < slots; ++t) {
+        auto v = c.G;
+        for (auto& x : v) x *= 1.0f + 0.5f * t;
+        g.class_vjps.push_back(B::from_host(c.s, v));
+        g.cost_vjps.push_back(B::from_host(c.s, c.C));
+    }
+    g.prob_vjp = B::from_host(c.s, c.P);
+    return g;
+}
+
+std::string fixture(const std::string& name) { return std::string(DUALGRAD_FIXTURES_DIR) + "/models/" + name; }
+
+// max |got - want| <= tol * max |want|  (relative to the tensor's scale), as test_models.cpp.
+void require_close(const std::vector<float>& got, const std::vector<float>& want, double tol, const std::string& what) {
+    INFO(what);
+    REQUIRE(got.size() == want.size());
+    double scale = 0, err = 0;
+    std::size_t worst = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        scale = std::max(scale, std::abs(double(want[i])));
+        const double e = std::abs(double(got[i]) - want[i]);
+        if (e > err) err = e, worst = i;
+    }
+    INFO("worst element " << worst << ": got " << got[worst] << " want " << want[worst] << ", scale " << scale);
+    REQUIRE(scale > 0);
+    REQUIRE(err <= tol * scale);
+}
+
+at::Tensor torch_input(const io::SafetensorsFile& f, const std::string& name) {
+    const auto& info = f.info(name);
+    auto v = f.read_float(name);
+    return at::from_blob(v.data(), info.shape, at::TensorOptions().dtype(at::kFloat)).clone();
+}
+
+nn::Tensor eigen_input(const io::SafetensorsFile& f, const std::string& name) {
+    const auto& info = f.info(name);
+    nn::Tensor t(info.shape.at(0), info.shape.at(1), info.shape.at(2), info.shape.at(3));
+    f.read_float_into(name, {t.data(), static_cast<std::size_t>(t.size())});
+    return t;
+}
+
+std::vector<at::Device> devices() {
+    std::vector<at::Device> d{at::kCPU};
+    if (at::hasCUDA()) d.emplace_back(at::kCUDA);
+    return d;
+}
+
+} // namespace
+
+// --- TorchBackend ---------------------------------------------------------------------------------
+
+TEST_CASE("TorchBackend and EigenBackend give the same maps for every method", "[torch][backend]") {
+    const auto c = random_case({3, 7, 5, 6}, 11);
+    const Targets targets(std::vector<std::vector<int>>{{2, 0}, {0, 3}, {3, 1}});
+    const int classes = 4;
+    const auto fc = dgtest::random_values(static_cast<std::size_t>(classes * c.s.c), 5);
+    const auto bias = dgtest::random_values(static_cast<std::size_t>(classes), 6);
+    MapOptions<> with_fc;
+    with_fc.fc = FcHead{fc, classes, static_cast<int>(c.s.c), bias};
+    const auto ge = layer_gradients<EB>(c, 2);
+
+    for (const auto& device : devices()) {
+        INFO("device " << device.str());
+        auto gt = layer_gradients<TB>(c, 2);
+        gt.activations = gt.activations.to(device);
+        for (auto& t : gt.class_vjps) t = t.to(device);
+        for (auto& t : gt.cost_vjps) t = t.to(device);
+        *gt.prob_vjp = gt.prob_vjp->to(device);
+        for (const auto& [method, text] : method_names) {
+            INFO("method " << text);
+            if (method == Method::cam && !device.is_cpu()) continue; // cam()'s bias map comes from from_host (CPU)
+            const auto want = class_maps<EB>(method, ge, &targets, with_fc);
+            const auto got = class_maps<TB>(method, gt, &targets, with_fc);
+            REQUIRE(got.size() == want.size());
+            for (std::size_t t = 0; t < want.size(); ++t) {
+                REQUIRE(TB::shape(got[t]) == EB::shape(want[t]));
+                REQUIRE(got[t].device() == device);
+                REQUIRE_THAT(host(got[t]), dgtest::all_close(EB::to_host(want[t]), 1e-5, 1e-5));
+            }
+        }
+        // DGL from the cost gradient itself, and with the textbook cost.
+        const EnhancedMapper<EB, CrossEntropyCost> ce_e(CrossEntropyCost{3.0f});
+        const EnhancedMapper<TB, CrossEntropyCost> ce_t(CrossEntropyCost{3.0f});
+        REQUIRE_THAT(host(ce_t(gt.activations, gt.class_vjps[0], *gt.prob_vjp)),
+                     dgtest::all_close(EB::to_host(ce_e(ge.activations, ge.class_vjps[0], *ge.prob_vjp)), 1e-5, 1e-5));
+        REQUIRE_THAT(host(ce_t.from_cost_gradient(gt.activations, gt.class_vjps[1], gt.cost_vjps[1])),
+                     dgtest::all_close(EB::to_host(ce_e.from_cost_gradient(ge.activations, ge.class_vjps[1], ge.cost_vjps[1])),
+                                       1e-5, 1e-5));
+        REQUIRE_THAT(host(ce_t.enhanced_activations(gt.activations, gt.cost_vjps[0])),
+                     dgtest::all_close(EB::to_host(ce_e.enhanced_activations(ge.activations, ge.cost_vjps[0])), 1e-5, 1e-5));
+    }
+}
+
+TEST_CASE("TorchBackend kernels equal the portable kernels", "[torch][backend]") {
+    const auto c = random_case({2, 5, 4, 3}, 21);
+    const auto S = TB::from_host(c.s, c.S), G = TB::from_host(c.s, c.G), X = TB::from_host(c.s, c.P);
+    const auto Se = EB::from_host(c.s, c.S), Ge = EB::from_host(c.s, c.G), Xe = EB::from_host(c.s, c.P);
+    const auto want_m = ops::moments<EB>(Se, Ge, Xe), got_m = ops::moments<TB>(S, G, X);
+    REQUIRE(got_m.size() == want_m.size());
+    for (std::size_t n = 0; n < got_m.size(); ++n) {
+        REQUIRE_THAT(got_m[n].ss, Catch::Matchers::WithinRel(want_m[n].ss, 1e-6));
+        REQUIRE_THAT(got_m[n].gg, Catch::Matchers::WithinRel(want_m[n].gg, 1e-6));
+        REQUIRE_THAT(got_m[n].xx, Catch::Matchers::WithinRel(want_m[n].xx, 1e-6));
+        REQUIRE_THAT(got_m[n].gx, Catch::Matchers::WithinAbs(want_m[n].gx, 1e-5));
+    }
+    const auto ws = ops::spatial_sum<EB>(Ge), gs = ops::spatial_sum<TB>(G);
+    const auto wd = ops::spatial_dot<EB>(Ge, Xe), gd = ops::spatial_dot<TB>(G, X);
+    const auto wq = ops::sum_squares<EB>(Ge), gq = ops::sum_squares<TB>(G);
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+        REQUIRE_THAT(gs[i], Catch::Matchers::WithinAbs(ws[i], 1e-5));
+        REQUIRE_THAT(gd[i], Catch::Matchers::WithinAbs(wd[i], 1e-5));
+    }
+    for (std::size_t i = 0; i < wq.size(); ++i) REQUIRE_THAT(gq[i], Catch::Matchers::WithinRel(wq[i], 1e-6));
+    const std::vector<float> a{0.5f, -2.0f}, b{3.0f, 0.25f};
+    REQUIRE_THAT(host(ops::axpby<TB>(S, a, X, b)), dgtest::all_close(EB::to_host(ops::axpby<EB>(Se, a, Xe, b))));
+    REQUIRE_THAT(host(ops::relu<TB>(G)), dgtest::all_close(EB::to_host(ops::relu<EB>(Ge))));
+    REQUIRE(TB::to_host(TB::from_host(c.s, c.S)) == c.S);
+}
+
+TEST_CASE("TorchBackend computes half and bfloat16 inputs in float", "[torch][backend]") {
+    const auto c = random_case({2, 6, 4, 5}, 31);
+    const auto dtype = GENERATE(at::kHalf, at::kBFloat16);
+    INFO("dtype " << c10::toString(dtype));
+    LayerGradients<TB> low;
+    low.activations = TB::from_host(c.s, c.S).to(dtype);
+    low.class_vjps.push_back(TB::from_host(c.s, c.G).to(dtype));
+    low.prob_vjp = TB::from_host(c.s, c.P).to(dtype);
+    // The oracle: Eigen on the same values rounded to the low precision, widened exactly.
+    LayerGradients<EB> want;
+    want.activations = EB::from_host(c.s, TB::to_host(low.activations));
+    want.class_vjps.push_back(EB::from_host(c.s, TB::to_host(low.class_vjps[0])));
+    want.prob_vjp = EB::from_host(c.s, TB::to_host(*low.prob_vjp));
+    for (Method m : {Method::dgl, Method::pcs, Method::gradcam, Method::layercam}) {
+        INFO("method " << name(m));
+        const auto got = class_maps<TB>(m, low);
+        REQUIRE(got[0].scalar_type() == at::kFloat);
+        REQUIRE_THAT(host(got[0]), dgtest::all_close(EB::to_host(class_maps<EB>(m, want)[0]), 1e-5, 1e-5));
+    }
+}
+
+TEST_CASE("TorchBackend: bad input gives clear errors", "[torch][backend][errors]") {
+    const Shape4 s{1, 2, 3, 3};
+    const auto S = TB::from_host(s, std::vector<float>(9 * 2, 1.0f));
+    SECTION("tensors on different devices") {
+        // The meta device stands in for a second device on a machine without a GPU.
+        const auto G = at::empty({1, 2, 3, 3}, at::TensorOptions().dtype(at::kFloat).device(at::kMeta));
+        REQUIRE_THROWS_WITH(PixelClassSelector<TB>{}(S, G),
+                            Catch::Contains("different devices") && Catch::Contains("activations S is on cpu") &&
+                                Catch::Contains("meta"));
+        REQUIRE_THROWS_AS(EnhancedMapper<TB>{}(S, S, G), value_error);
+    }
+    SECTION("an integer dtype") {
+        const auto G = at::ones({1, 2, 3, 3}, at::kLong);
+        REQUIRE_THROWS_WITH(PixelClassSelector<TB>{}(S, G),
+                            Catch::Contains("gradient dl_c/dS has dtype Long") && Catch::Contains("floating-point"));
+        REQUIRE_THROWS_WITH(ops::relu<TB>(at::ones({1, 1, 2, 2}, at::kInt)), Catch::Contains("dtype Int"));
+    }
+    SECTION("a tensor that is not 4-D") {
+        REQUIRE_THROWS_WITH(TB::shape(at::ones({2, 3})), Catch::Contains("4-D") && Catch::Contains("[2, 3]"));
+        REQUIRE_THROWS_AS(PixelClassSelector<TB>{}(S, at::ones({2, 3, 3})), shape_error);
+    }
+    SECTION("mismatched shapes") {
+        REQUIRE_THROWS_WITH(PixelClassSelector<TB>{}(S, at::ones({1, 3, 3, 3})), Catch::Contains("shape mismatch"));
+    }
+}
+
+// --- TorchModel -----------------------------------------------------------------------------------
+
+TEST_CASE("TorchModel has the CPU engine's parameter names and shapes", "[torch][models]") {
+    for (auto arch : models::architectures) {
+        INFO("arch " << arch);
+        const auto d = models::describe(arch, {.num_classes = 7, .width = 1.0 / 16});
+        auto graph = models::build_graph(d);
+        const auto specs = models::parameter_specs(d);
+        const auto params = graph.parameters();
+        REQUIRE(specs.size() == params.size());
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+            REQUIRE(specs[i].name == params[i].first);
+            REQUIRE(specs[i].shape == params[i].second.shape);
+        }
+        const models::TorchModel m(d);
+        REQUIRE(m.parameters().size() == specs.size());
+    }
+}
+
+TEST_CASE("TorchModel and the CPU engine agree on the four fixture backbones", "[torch][models][fixture]") {
+    const std::string arch = GENERATE(as<std::string>{}, "vgg16", "inception_v3", "resnet50", "se_resnet50");
+    const auto batching = GENERATE(CotangentBatching::separate, CotangentBatching::repeat);
+    INFO("arch " << arch << ", batching " << (batching == CotangentBatching::separate ? "separate" : "repeat"));
+    const auto weights = io::SafetensorsFile::open(fixture(arch + ".safetensors"));
+    const auto expected = io::SafetensorsFile::open(fixture(arch + ".expected.safetensors"));
+    const auto taps = nlohmann::json::parse(expected.metadata().at("taps")).get<std::vector<std::string>>();
+    const int slots = std::stoi(expected.metadata().at("slots"));
+
+    auto cpu = models::load_model(arch, weights);
+    auto tm = models::load_torch_model(arch, weights);
+    tm.batching = batching;
+    REQUIRE(tm.description().num_classes == 6);
+
+    const GradientRequest req{taps, TargetRule::top_k(slots)};
+    const auto want = cpu.graph.gradients(eigen_input(expected, "input"), req, nn::ExecContext{2});
+    const auto x = torch_input(expected, "input");
+    const auto got = tm.gradients(x, req);
+
+    require_close({got.logits.values().begin(), got.logits.values().end()},
+                  {want.logits.values().begin(), want.logits.values().end()}, 1e-4, "logits");
+    require_close(host(tm.forward(x).view({x.size(0), -1, 1, 1})), {want.logits.values().begin(), want.logits.values().end()},
+                  1e-4, "forward() logits");
+    const auto pytorch_targets = expected.read_float("targets");
+    for (int n = 0; n < got.targets.samples(); ++n)
+        for (int t = 0; t < slots; ++t) {
+            REQUIRE(got.targets(n, t) == want.targets(n, t));
+            REQUIRE(got.targets(n, t) == static_cast<int>(pytorch_targets[static_cast<std::size_t>(n * slots + t)]));
+        }
+    for (const auto& tap : taps) {
+        const auto& g = got.layer(tap);
+        const auto& w = want.layer(tap);
+        require_close(host(g.activations), EB::to_host(w.activations), 1e-4, tap + ".S");
+        REQUIRE(g.slots() == slots);
+        for (int t = 0; t < slots; ++t) {
+            require_close(host(g.class_vjps[t]), EB::to_host(w.class_vjps[t]), 1e-4, tap + ".G" + std::to_string(t));
+            require_close(host(g.class_vjps[t]), expected.read_float(tap + ".G" + std::to_string(t)), 1e-4,
+                          tap + ".G" + std::to_string(t) + " (PyTorch)");
+        }
+        REQUIRE(g.prob_vjp.has_value());
+        require_close(host(*g.prob_vjp), EB::to_host(*w.prob_vjp), 1e-4, tap + ".P");
+        require_close(host(*g.prob_vjp), expected.read_float(tap + ".P"), 1e-4, tap + ".P (PyTorch)");
+    }
+}
+
+TEST_CASE("TorchModel: cost cotangents, aliases, S only, and the trunk without autograd", "[torch][models]") {
+    const auto weights = io::SafetensorsFile::open(fixture("resnet50.safetensors"));
+    auto cpu = models::load_model("resnet50", weights);
+    auto tm = models::load_torch_model("resnet50", weights);
+    const auto x = at::rand({1, 3, 32, 32}, at::TensorOptions().dtype(at::kFloat));
+    nn::Tensor xe(1, 3, 32, 32);
+    std::copy_n(x.data_ptr<float>(), xe.size(), xe.data());
+
+    SECTION("a non-linear cost policy's cotangents (2T products), a layer requested by two names") {
+        auto req = request_for({"group2/block5", "layer3.5", "layer4.0"}, TargetRule::given({{4, 1}}), ReferenceCost{});
+        req.prob_vjp = false;
+        req.cost_cotangent = [](std::span<const float> l, int c, std::span<float> out) { ReferenceCost{}.cotangent(l, c, out); };
+        for (auto batching : {CotangentBatching::separate, CotangentBatching::repeat}) {
+            tm.batching = batching;
+            const auto got = tm.gradients(x, req);
+            const auto want = cpu.graph.gradients(xe, req, nn::ExecContext{1});
+            for (const auto& l : req.layers) {
+                REQUIRE(got.layer(l).cost_vjps.size() == 2);
+                REQUIRE_FALSE(got.layer(l).prob_vjp.has_value());
+                for (int t = 0; t < 2; ++t) {
+                    require_close(host(got.layer(l).cost_vjps[t]), EB::to_host(want.layer(l).cost_vjps[t]), 1e-4, l + " cost");
+                    require_close(host(got.layer(l).class_vjps[t]), EB::to_host(want.layer(l).class_vjps[t]), 1e-4, l + " class");
+                }
+            }
+        }
+    }
+    SECTION("class_vjps = false gives S only") {
+        GradientRequest req{{"layer4.2"}, TargetRule::top1()};
+        req.class_vjps = false;
+        const auto got = tm.gradients(x, req);
+        REQUIRE(got.layer("layer4.2").class_vjps.empty());
+        require_close(host(got.layer("layer4.2").activations),
+                      EB::to_host(cpu.graph.gradients(xe, req, nn::ExecContext{1}).layer("layer4.2").activations), 1e-4, "S");
+    }
+    SECTION("S is detached and the parameters need no gradient") {
+        const auto got = tm.gradients(x, {{"layer3.1", "layer4.2"}, TargetRule::top1()});
+        for (const auto& l : got.layers) {
+            REQUIRE_FALSE(l.activations.requires_grad());
+            REQUIRE_FALSE(l.class_vjps[0].requires_grad());
+        }
+        for (const auto& [name, p] : tm.parameters()) REQUIRE_FALSE(p.requires_grad());
+    }
+    SECTION("a half-precision input is computed in float") {
+        const auto got = tm.forward(x.to(at::kHalf));
+        REQUIRE(got.scalar_type() == at::kFloat);
+    }
+}
+
+TEST_CASE("TorchModel: bad input gives the CPU engine's errors", "[torch][models][errors]") {
+    const auto weights = io::SafetensorsFile::open(fixture("resnet50.safetensors"));
+    auto tm = models::load_torch_model("resnet50", weights);
+    SECTION("an unknown layer name lists the valid ones") {
+        REQUIRE_THROWS_WITH(tm.gradients(at::zeros({1, 3, 32, 32}), {{"layer9.9"}}),
+                            Catch::Contains("unknown layer 'layer9.9'") && Catch::Contains("layer3.5") &&
+                                Catch::Contains("group2/block5"));
+    }
+    SECTION("an input with the wrong channel count or rank") {
+        REQUIRE_THROWS_WITH(tm.gradients(at::zeros({1, 1, 32, 32}), {{"layer3.5"}}),
+                            Catch::Contains("1 channels, the model expects 3"));
+        REQUIRE_THROWS_AS(tm.forward(at::zeros({3, 32, 32})), shape_error);
+    }
+    SECTION("an input too small for the network names the operation") {
+        const models::TorchModel vgg(models::describe("vgg16", {.num_classes = 3, .width = 1.0 / 16}));
+        REQUIRE_THROWS_WITH(vgg.forward(at::zeros({1, 3, 4, 4})),
+                            Catch::Contains("operation 'features.16' failed on input of shape [1, 16, 1, 1]"));
+    }
+    SECTION("an integer input, or an input on another device") {
+        REQUIRE_THROWS_WITH(tm.forward(at::zeros({1, 3, 32, 32}, at::kLong)), Catch::Contains("dtype Long"));
+        REQUIRE_THROWS_WITH(tm.forward(at::empty({1, 3, 32, 32}, at::TensorOptions().device(at::kMeta))),
+                            Catch::Contains("input is on meta") && Catch::Contains("parameters are on cpu"));
+    }
+    SECTION("weights that do not fit the description name the tensor, and leave the model untouched") {
+        models::TorchModel wrong(models::describe("resnet50", {.num_classes = 6, .width = 1.0 / 8}));
+        REQUIRE_THROWS_WITH(wrong.load(weights), Catch::Contains("conv1.weight") && Catch::Contains("shape"));
+        REQUIRE(wrong.parameters().at("conv1.weight").abs().sum().item<float>() == 0.0f);
+        REQUIRE_THROWS_AS(models::load_torch_model("vgg16", weights), io_error);
+    }
+    SECTION("a missing tensor is named") {
+        io::SafetensorsWriter w;
+        for (const auto& name : weights.names())
+            if (name != "layer2.1.bn2.running_var" && name.find("num_batches") == std::string::npos)
+                w.add(name, weights.info(name).shape, weights.read_float(name));
+        const auto bytes = w.bytes();
+        const auto partial = io::SafetensorsFile::from_bytes(std::span<const std::byte>(bytes), "partial");
+        REQUIRE_THROWS_WITH(models::load_torch_model("resnet50", partial),
+                            Catch::Contains("missing 1 tensor") && Catch::Contains("layer2.1.bn2.running_var"));
+    }
+}
