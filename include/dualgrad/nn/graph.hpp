@@ -20,6 +20,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "dualgrad/backend/eigen.hpp"
@@ -137,7 +139,9 @@ public:
     [[nodiscard]] Logits forward(const Tensor& x, const ExecContext& ctx = {}) const {
         std::vector<Tensor> values(nodes_.size());
         (void)run_forward(x, {}, values, ctx);
-        return to_logits(values[static_cast<std::size_t>(output_)]);
+        auto logits = to_logits(values[static_cast<std::size_t>(output_)]);
+        for (auto& v : values) give(v);
+        return logits;
     }
 
     /// One forward pass and one batched backward pass for the request (the gradient source).
@@ -221,6 +225,8 @@ public:
                 in_shapes.push_back(shapes[static_cast<std::size_t>(j)]);
             }
             std::vector<Tensor> partial(nd.inputs.size());
+            for (std::size_t k = 0; k < nd.inputs.size(); ++k)
+                partial[k] = take(in_shapes[k].count() * Tp);
             std::vector<Tensor*> outs;
             for (std::size_t k = 0; k < nd.inputs.size(); ++k)
                 outs.push_back(region[static_cast<std::size_t>(nd.inputs[k])] ? &partial[k] : nullptr);
@@ -229,10 +235,13 @@ public:
                 if (!outs[k]) continue;
                 Tensor& g = grads[static_cast<std::size_t>(nd.inputs[k])];
                 if (g.size() == 0) g = std::move(partial[k]);
-                else g += partial[k];
+                else {
+                    g += partial[k];
+                    give(partial[k]);
+                }
             }
-            if (!is_tap[i]) grads[i] = Tensor(); // free as we go
-            if (!keep_after_backward(i, taps)) values[i] = Tensor();
+            if (!is_tap[i]) give(grads[i]); // recycle as we go
+            if (!keep_after_backward(i, taps)) give(values[i]);
         }
 
         for (int t : taps) {
@@ -253,6 +262,8 @@ public:
                 for (int t2 = 0; t2 < T; ++t2) lg.cost_vjps.push_back(slice(T + (with_p ? 1 : 0) + t2));
             result.layers.push_back(std::move(lg));
         }
+        for (auto& v : values) give(v);
+        for (auto& g : grads) give(g);
         return result;
     }
 
@@ -290,11 +301,12 @@ private:
             const Node& nd = nodes_[i];
             std::vector<const Tensor*> ins;
             for (int j : nd.inputs) ins.push_back(&values[static_cast<std::size_t>(j)]);
+            values[i] = take(shapes[i].count());
             nd.layer->forward(ins, values[i], ctx);
             for (int j : nd.inputs) {
                 const auto ju = static_cast<std::size_t>(j);
                 if (--remaining[ju] == 0 && !(ju < keep.size() && keep[ju]) && static_cast<int>(ju) != output_)
-                    values[ju] = Tensor();
+                    give(values[ju]);
             }
         }
         return shapes;
@@ -305,6 +317,36 @@ private:
     std::unordered_map<std::string, int> index_;
     std::unordered_map<std::string, int> aliases_;
     int output_ = 0;
+
+    // Buffers of earlier passes, by element count: a tensor resized to the same element count
+    // keeps its buffer, so repeated passes reuse memory instead of mapping fresh pages.
+    struct BufferPool {
+        std::mutex mutex;
+        std::multimap<std::int64_t, Tensor> free;
+    };
+    std::unique_ptr<BufferPool> pool_ = std::make_unique<BufferPool>();
+
+    [[nodiscard]] Tensor take(std::int64_t count) const {
+        std::lock_guard<std::mutex> lock(pool_->mutex);
+        auto it = pool_->free.find(count);
+        if (it == pool_->free.end()) return Tensor();
+        Tensor t = std::move(it->second);
+        pool_->free.erase(it);
+        return t;
+    }
+    void give(Tensor& t) const {
+        if (t.size() == 0) return;
+        std::lock_guard<std::mutex> lock(pool_->mutex);
+        pool_->free.emplace(t.size(), std::move(t));
+        t = Tensor();
+    }
+
+public:
+    /// Frees the buffers kept from earlier passes (they are otherwise reused by the next pass).
+    void release_buffers() const {
+        std::lock_guard<std::mutex> lock(pool_->mutex);
+        pool_->free.clear();
+    }
 };
 
 static_assert(GradientSource<Graph>);
