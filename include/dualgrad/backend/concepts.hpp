@@ -28,6 +28,8 @@
 ///   - `axpby(X, a, Y, b)       -> tensor` per sample a[n] X + b[n] Y
 ///   - `relu(t)                 -> tensor`
 ///
+/// Optional for any backend: `from_host_like(like, Shape4, values)`, a copy on `like`'s device.
+///
 /// The dispatching free functions are in dualgrad/backend/ops.hpp.
 
 #include <concepts>

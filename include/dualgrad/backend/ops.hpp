@@ -41,6 +41,14 @@ template <TensorBackend B>
     return B::from_host(s, z);
 }
 
+/// A tensor holding a copy of `values`, on the same device as `like` (backends whose tensors can
+/// live off the host provide `from_host_like`; for the others this is `from_host`).
+template <TensorBackend B>
+[[nodiscard]] tensor_t<B> from_host_like(const tensor_t<B>& like, Shape4 s, std::span<const float> values) {
+    if constexpr (requires { B::from_host_like(like, s, values); }) return B::from_host_like(like, s, values);
+    else return B::from_host(s, values);
+}
+
 template <TensorBackend B>
 [[nodiscard]] std::vector<double> sum_squares(const tensor_t<B>& t) {
     if constexpr (requires { B::sum_squares(t); }) return B::sum_squares(t);

@@ -41,6 +41,11 @@ struct TorchBackend {
         std::copy(values.begin(), values.end(), t.data_ptr<float>());
         return t;
     }
+    /// A float tensor holding a copy of `values`, on `like`'s device.
+    [[nodiscard]] static tensor from_host_like(const tensor& like, Shape4 s, std::span<const float> values) {
+        auto t = from_host(s, values);
+        return like.device().is_cpu() ? t : t.to(like.device());
+    }
     /// The values as float, row-major, from any device, dtype or strides.
     [[nodiscard]] static std::vector<float> to_host(const tensor& t) {
         const auto c = as_float(t, "tensor").to(at::kCPU).contiguous();

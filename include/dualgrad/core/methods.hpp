@@ -110,7 +110,7 @@ template <TensorBackend B>
         detail::raise<shape_error>("CAM: ", fc.bias.size(), " bias values for ", fc.classes, " classes");
     // map + bias[c(n)]: axpby with a map of ones keeps this within the backend's kernels.
     const Shape4 ms = s.map_shape();
-    const auto ones = B::from_host(ms, std::vector<float>(static_cast<std::size_t>(ms.count()), 1.0f));
+    const auto ones = ops::from_host_like<B>(map, ms, std::vector<float>(static_cast<std::size_t>(ms.count()), 1.0f));
     std::vector<float> a(static_cast<std::size_t>(s.n), 1.0f), b(static_cast<std::size_t>(s.n));
     for (std::int64_t n = 0; n < s.n; ++n) b[static_cast<std::size_t>(n)] = fc.bias[static_cast<std::size_t>(targets(static_cast<int>(n), slot))];
     return ops::axpby<B>(map, a, ones, b);
