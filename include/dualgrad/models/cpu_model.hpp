@@ -17,6 +17,7 @@
 #include "dualgrad/core/methods.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/backbones.hpp"
+#include "dualgrad/models/weights_config.hpp"
 #include "dualgrad/nn/graph.hpp"
 #include "dualgrad/nn/layers.hpp"
 
@@ -96,30 +97,12 @@ struct CpuModel {
     }
 };
 
-/// The first convolution's weight name and full-width output channels, for inferring the width.
-[[nodiscard]] inline std::pair<std::string, int> width_probe(std::string_view arch) {
-    if (arch == "vgg16") return {"features.0.weight", 64};
-    if (arch == "inception_v3") return {"Conv2d_1a_3x3.conv.weight", 32};
-    return {"conv1.weight", 64};
-}
-
 /// Loads `arch` from a safetensors file: the number of classes comes from the CAM head's weight,
-/// the width multiplier from the first convolution (unless `cfg.width` differs from 1 and is set
-/// explicitly by the caller through `infer_width = false`).
+/// the width multiplier from the first convolution (`config_from_weights`), unless `infer` is
+/// false (then `cfg` is used as given).
 [[nodiscard]] inline CpuModel load_model(std::string_view arch, const io::SafetensorsFile& weights,
                                          ModelConfig cfg = {}, bool infer = true) {
-    const ModelDescription probe = describe(arch, ModelConfig{});
-    if (infer) {
-        if (!weights.contains(probe.cam_weight))
-            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", probe.cam_weight,
-                                    "', so they are not a ", arch, " model (or a different variant)");
-        cfg.num_classes = static_cast<int>(weights.info(probe.cam_weight).shape.at(0));
-        const auto [name, full] = width_probe(arch);
-        if (!weights.contains(name))
-            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", name, "' for a ", arch,
-                                    " model");
-        cfg.width = static_cast<double>(weights.info(name).shape.at(0)) / full;
-    }
+    if (infer) cfg = config_from_weights(arch, weights, cfg);
     CpuModel m{describe(arch, cfg), nn::Graph(3)};
     m.graph = build_graph(m.description);
     auto params = m.graph.parameters();

@@ -36,6 +36,7 @@
 #include "dualgrad/core/gradient_source.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/backbones.hpp"
+#include "dualgrad/models/weights_config.hpp"
 
 namespace dualgrad::models {
 
@@ -473,34 +474,12 @@ private:
 
 static_assert(GradientSource<TorchModel>);
 
-namespace detail {
-
-/// The first convolution's weight name and full-width output channels (as `width_probe`).
-[[nodiscard]] inline std::pair<std::string, int> torch_width_probe(std::string_view arch) {
-    if (arch == "vgg16") return {"features.0.weight", 64};
-    if (arch == "inception_v3") return {"Conv2d_1a_3x3.conv.weight", 32};
-    return {"conv1.weight", 64};
-}
-
-} // namespace detail
-
 /// Loads `arch` from a safetensors file onto `device`, as `load_model` does for the CPU engine:
 /// the number of classes comes from the CAM head's weight and the width multiplier from the first
 /// convolution, unless `infer` is false (then `cfg` is used as given).
 [[nodiscard]] inline TorchModel load_torch_model(std::string_view arch, const io::SafetensorsFile& weights,
                                                  at::Device device = at::kCPU, ModelConfig cfg = {}, bool infer = true) {
-    const ModelDescription probe = describe(arch, ModelConfig{});
-    if (infer) {
-        if (!weights.contains(probe.cam_weight))
-            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", probe.cam_weight,
-                                              "', so they are not a ", arch, " model (or a different variant)");
-        cfg.num_classes = static_cast<int>(weights.info(probe.cam_weight).shape.at(0));
-        const auto [name, full] = detail::torch_width_probe(arch);
-        if (!weights.contains(name))
-            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", name, "' for a ",
-                                              arch, " model");
-        cfg.width = static_cast<double>(weights.info(name).shape.at(0)) / full;
-    }
+    if (infer) cfg = config_from_weights(arch, weights, cfg);
     TorchModel m(describe(arch, cfg), device);
     m.load(weights);
     return m;
