@@ -24,7 +24,7 @@ TEST_CASE("Bad --shard values are named errors", "[shard][errors]") {
     REQUIRE_THROWS_WITH(Shard::parse("2"), Catch::Contains("expected k/N"));
 }
 
-TEST_CASE("--shard auto reads Slurm and Kubernetes variables", "[shard]") {
+TEST_CASE("Shard auto reads Slurm and Kubernetes variables", "[shard]") {
     std::map<std::string, std::string> env;
     auto get = [&](const char* k) -> const char* {
         auto it = env.find(k);
