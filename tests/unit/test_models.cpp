@@ -9,28 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include <dualgrad/models/cpu_model.hpp>
+#include "model_fixtures.hpp"
 
 using namespace dualgrad;
 
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(DUALGRAD_FIXTURES_DIR) + "/models/" + name; }
-
-// max |got - want| <= tol * max |want|  (relative to the tensor's scale)
-void require_close(const std::vector<float>& got, const std::vector<float>& want, double tol, const std::string& what) {
-    INFO(what);
-    REQUIRE(got.size() == want.size());
-    double scale = 0, err = 0;
-    std::size_t worst = 0;
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        scale = std::max(scale, std::abs(double(want[i])));
-        const double e = std::abs(double(got[i]) - want[i]);
-        if (e > err) err = e, worst = i;
-    }
-    INFO("worst element " << worst << ": got " << got[worst] << " want " << want[worst] << ", scale " << scale);
-    REQUIRE(scale > 0);
-    REQUIRE(err <= tol * scale);
-}
+using dgtest::require_close;
+std::string fixture(const std::string& name) { return dgtest::model_fixture(name); }
 
 nn::Tensor to_tensor(const io::SafetensorsFile& f, const std::string& name) {
     const auto& info = f.info(name);

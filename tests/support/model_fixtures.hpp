@@ -1,0 +1,34 @@
+#pragma once
+// Shared by the model fixture tests (CPU engine and LibTorch): the fixture path, and the
+// comparison used against PyTorch: max |got - want| <= tol * max |want| (relative to the
+// tensor's scale), reporting the worst element.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace dgtest {
+
+inline std::string model_fixture(const std::string& name) {
+    return std::string(DUALGRAD_FIXTURES_DIR) + "/models/" + name;
+}
+
+inline void require_close(const std::vector<float>& got, const std::vector<float>& want, double tol,
+                          const std::string& what) {
+    INFO(what);
+    REQUIRE(got.size() == want.size());
+    double scale = 0, err = 0;
+    std::size_t worst = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        scale = std::max(scale, std::abs(double(want[i])));
+        const double e = std::abs(double(got[i]) - want[i]);
+        if (e > err) err = e, worst = i;
+    }
+    INFO("worst element " << worst << ": got " << got[worst] << " want " << want[worst] << ", scale " << scale);
+    REQUIRE(scale > 0);
+    REQUIRE(err <= tol * scale);
+}
+
+} // namespace dgtest
