@@ -20,6 +20,7 @@
 ///     auto result = model.gradients(image, {{"layer3.5"}, dualgrad::TargetRule::top_k(5)});
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -99,6 +100,14 @@ struct ParameterSpec {
     }
     return out;
 }
+
+namespace detail {
+/// Whether a `TorchModel` pass trains (BatchNorm batch statistics, dropout) and its dropout.
+struct TorchTrainMode {
+    bool on = false;
+    double dropout = 0.0;
+};
+} // namespace detail
 
 /// A backbone on LibTorch: a description, its parameters and a device.
 class TorchModel {
@@ -181,6 +190,81 @@ public:
         auto remaining = consumer_counts();
         for (int i = 1; i <= static_cast<int>(d_.ops.size()); ++i) run_node(i, values, remaining);
         return logits_of(values[static_cast<std::size_t>(output_)]);
+    }
+
+    /// Training: a forward pass with autograd recording, BatchNorm in training mode (batch
+    /// statistics; the running statistics are updated in place with momentum 0.1, as
+    /// `torch.nn.BatchNorm2d`) and dropout with probability `dropout` at the description's
+    /// dropout operations. Call `trainable_parameters()[i].requires_grad_(true)` (or
+    /// `set_trainable(true)`) first. Returns the logits, N x classes.
+    [[nodiscard]] at::Tensor forward_train(const at::Tensor& x, double dropout = 0.0) {
+        TrainMode mode{true, dropout};
+        std::vector<at::Tensor> values(d_.ops.size() + 1);
+        values[0] = checked_input(x);
+        auto remaining = consumer_counts();
+        for (int i = 1; i <= static_cast<int>(d_.ops.size()); ++i) run_node(i, values, remaining, mode);
+        return logits_of(values[static_cast<std::size_t>(output_)]);
+    }
+
+    /// The learned parameters (weights and biases; not BatchNorm's running statistics), in
+    /// `parameter_specs` order: what an optimizer updates.
+    [[nodiscard]] std::vector<at::Tensor> trainable_parameters() const {
+        std::vector<at::Tensor> out;
+        for (const auto& spec : parameter_specs(d_))
+            if (!is_running_statistic(spec.name)) out.push_back(params_.at(spec.name));
+        return out;
+    }
+
+    /// Turns autograd recording of the learned parameters on or off.
+    void set_trainable(bool on) {
+        for (auto& t : trainable_parameters()) t.requires_grad_(on);
+    }
+
+    /// PyTorch's usual initialization for training from scratch, from `generator`'s stream:
+    /// convolutions Kaiming-normal (fan_out, ReLU gain), biases zero, BatchNorm weight 1 and bias
+    /// 0 (the last BatchNorm of each residual branch, `*.bn3`, weight 0, so that blocks start as
+    /// identities), running mean 0 and variance 1, linear layers N(0, 0.01).
+    void init_parameters(at::Generator generator) {
+        at::NoGradGuard no_grad;
+        for (const Op& op : d_.ops) {
+            switch (op.kind) {
+            case OpKind::conv: {
+                auto& w = params_.at(op.param_prefix + ".weight");
+                const double fan_out = static_cast<double>(w.size(0) * w.size(2) * w.size(3));
+                w.normal_(0.0, std::sqrt(2.0 / fan_out), generator);
+                if (std::get<Conv>(op.spec).bias) params_.at(op.param_prefix + ".bias").zero_();
+                break;
+            }
+            case OpKind::batchnorm: {
+                const bool last = op.param_prefix.size() >= 4 &&
+                                  op.param_prefix.compare(op.param_prefix.size() - 4, 4, ".bn3") == 0;
+                params_.at(op.param_prefix + ".weight").fill_(last ? 0.0 : 1.0);
+                params_.at(op.param_prefix + ".bias").zero_();
+                params_.at(op.param_prefix + ".running_mean").zero_();
+                params_.at(op.param_prefix + ".running_var").fill_(1.0);
+                break;
+            }
+            case OpKind::linear:
+                params_.at(op.param_prefix + ".weight").normal_(0.0, 0.01, generator);
+                params_.at(op.param_prefix + ".bias").zero_();
+                break;
+            case OpKind::squeeze_excite:
+                for (const char* s : {"fc1", "fc2"}) {
+                    auto& w = params_.at(op.param_prefix + "." + s + ".weight");
+                    w.normal_(0.0, std::sqrt(2.0 / static_cast<double>(w.size(0))), generator);
+                    params_.at(op.param_prefix + "." + s + ".bias").zero_();
+                }
+                break;
+            default: break;
+            }
+        }
+    }
+
+    [[nodiscard]] static bool is_running_statistic(std::string_view name) noexcept {
+        const auto ends = [&](std::string_view s) {
+            return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+        };
+        return ends(".running_mean") || ends(".running_var");
     }
 
     /// How `gradients` batches the cotangents (see `CotangentBatching`).
@@ -332,6 +416,8 @@ public:
     }
 
 private:
+    using TrainMode = detail::TorchTrainMode;
+
     [[nodiscard]] at::Tensor checked_input(const at::Tensor& x) const {
         const Shape4 s = TorchBackend::shape(x);
         if (s.c != d_.in_channels)
@@ -403,13 +489,13 @@ private:
     }
 
     /// Computes node i (operation i - 1) and frees inputs whose last consumer it was.
-    void run_node(int i, std::vector<at::Tensor>& values, std::vector<int>& remaining) const {
+    void run_node(int i, std::vector<at::Tensor>& values, std::vector<int>& remaining, TrainMode mode = {}) const {
         const auto iu = static_cast<std::size_t>(i);
         const Op& op = d_.ops[iu - 1];
         const auto& in = inputs_[iu - 1];
         auto arg = [&](std::size_t k) -> const at::Tensor& { return values[static_cast<std::size_t>(in[k])]; };
         try {
-            values[iu] = compute(op, in.size(), arg);
+            values[iu] = compute(op, in.size(), arg, mode);
         } catch (const c10::Error& e) {
             const std::string msg = e.what_without_backtrace();
             dualgrad::detail::raise<shape_error>("operation '", op.name, "' failed on input of shape ", arg(0).sizes(),
@@ -420,7 +506,7 @@ private:
     }
 
     template <class Arg>
-    [[nodiscard]] at::Tensor compute(const Op& op, std::size_t arity, Arg&& arg) const {
+    [[nodiscard]] at::Tensor compute(const Op& op, std::size_t arity, Arg&& arg, TrainMode mode) const {
         switch (op.kind) {
         case OpKind::conv: {
             const auto& c = std::get<Conv>(op.spec);
@@ -429,10 +515,10 @@ private:
         }
         case OpKind::batchnorm:
             return at::batch_norm(arg(0), param(op, "weight"), param(op, "bias"), param(op, "running_mean"),
-                                  param(op, "running_var"), /*training=*/false, 0.1, std::get<BatchNorm>(op.spec).eps,
+                                  param(op, "running_var"), mode.on, 0.1, std::get<BatchNorm>(op.spec).eps,
                                   /*cudnn_enabled=*/true);
         case OpKind::relu: return at::relu(arg(0));
-        case OpKind::dropout: return arg(0);
+        case OpKind::dropout: return mode.on && mode.dropout > 0 ? at::dropout(arg(0), mode.dropout, true) : arg(0);
         case OpKind::maxpool: {
             const auto& p = std::get<Pool>(op.spec);
             return at::max_pool2d(arg(0), {p.kh, p.kw}, {p.sh, p.sw}, {p.ph, p.pw}, {1, 1}, p.ceil_mode);
