@@ -1,6 +1,6 @@
 #pragma once
 // `dualgrad merge DIR... --out DIR`: combines the metrics.json of eval shards exactly (counts are
-// added), and writes the merged metrics.json and table.md.
+// added), and writes the merged metrics.json, table.md and report.html.
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "eval_output.hpp"
+#include "report.hpp"
 
 namespace dualgrad::cli {
 
@@ -29,6 +30,9 @@ inline void add_merge(CLI::App& app) {
             if (i == 0) {
                 merged = std::move(r);
             } else {
+                if (r.protocol != merged.protocol)
+                    detail::raise<value_error>("'", file.string(), "' was evaluated with protocol '", r.protocol,
+                                               "', the first shard with '", merged.protocol, "'");
                 if (r.arch != merged.arch)
                     detail::raise<value_error>("'", file.string(), "' is for arch '", r.arch, "', the first shard for '",
                                                merged.arch, "'");
@@ -49,6 +53,8 @@ inline void add_merge(CLI::App& app) {
             sources.push_back(opt->dirs[i]);
         }
         write_eval(opt->out, merged, {{"merged", sources}});
+        write_report(opt->out, merged, "Merged from " + std::to_string(opt->dirs.size()) + " shard(s); protocol " +
+                                           merged.protocol + ".", {});
     });
 }
 

@@ -22,6 +22,9 @@ inline constexpr const char* eval_format = "dualgrad-eval-1";
 
 struct EvalRuns {
     std::string arch;
+    std::string protocol = "wsolevaluation";
+    std::vector<std::string> methods; // in the order requested
+    std::vector<std::string> layers;  // in the order requested
     std::map<std::string, LocMetrics> runs; // "<method>@<layer>"
 };
 
@@ -43,7 +46,22 @@ inline EvalRuns read_eval(const std::filesystem::path& file) {
     EvalRuns r;
     r.arch = j.value("arch", "");
     if (!j.contains("runs") || !j["runs"].is_object()) detail::raise<io_error>("'", src, "' has no 'runs' object");
-    for (const auto& [key, value] : j["runs"].items()) r.runs.emplace(key, metrics_from_json(value, src + ": run " + key));
+    for (const auto& [key, value] : j["runs"].items()) {
+        if (key.find('@') == std::string::npos)
+            detail::raise<io_error>("'", src, "': run '", key, "' is not named <method>@<layer>");
+        r.runs.emplace(key, metrics_from_json(value, src + ": run " + key));
+    }
+    r.protocol = j.value("protocol", r.protocol);
+    r.methods = j.value("methods", std::vector<std::string>{});
+    r.layers = j.value("layers", std::vector<std::string>{});
+    // Files without the orders (older ones): the names in sorted order.
+    std::set<std::string> ms, ls;
+    for (const auto& [key, m] : r.runs) {
+        ms.insert(key.substr(0, key.find('@')));
+        ls.insert(key.substr(key.find('@') + 1));
+    }
+    if (r.methods.empty()) r.methods.assign(ms.begin(), ms.end());
+    if (r.layers.empty()) r.layers.assign(ls.begin(), ls.end());
     return r;
 }
 
@@ -56,19 +74,13 @@ inline std::string fmt(double v) {
 }
 
 /// Methods by layers, like the paper's Table 1: top-1 / top-5 / GT-known loc errors at the
-/// threshold that maximizes GT-known accuracy, and MaxBoxAccV2.
+/// threshold that maximizes GT-known accuracy, MaxBoxAccV2 and PxAP (when masks were given).
 inline std::string table_markdown(const EvalRuns& r) {
-    std::set<std::string> methods, layers;
-    for (const auto& [key, m] : r.runs) {
-        const auto at = key.find('@');
-        methods.insert(key.substr(0, at));
-        layers.insert(key.substr(at + 1));
-    }
     std::ostringstream os;
-    os << "| method | layer | top-1 loc err | top-5 loc err | GT-known loc err | MaxBoxAccV2 | images |\n";
-    os << "|---|---|---|---|---|---|---|\n";
-    for (const auto& method : methods)
-        for (const auto& layer : layers) {
+    os << "| method | layer | top-1 loc err | top-5 loc err | GT-known loc err | MaxBoxAccV2 | PxAP | images |\n";
+    os << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& method : r.methods)
+        for (const auto& layer : r.layers) {
             const auto it = r.runs.find(method + "@" + layer);
             if (it == r.runs.end()) continue;
             const auto& m = it->second;
@@ -81,6 +93,7 @@ inline std::string table_markdown(const EvalRuns& r) {
                 os << "- | - | - | ";
             }
             os << (m.max_box_acc_v2().num_images() > 0 ? fmt(m.max_box_acc_v2().result().mean) : "-") << " | "
+               << (m.pxap().num_images() > 0 ? fmt(m.pxap().result().pxap) : "-") << " | "
                << m.max_box_acc_v2().num_images() << " |\n";
         }
     return os.str();
@@ -88,7 +101,8 @@ inline std::string table_markdown(const EvalRuns& r) {
 
 inline void write_eval(const std::filesystem::path& dir, const EvalRuns& r, const nlohmann::json& shard) {
     std::filesystem::create_directories(dir);
-    nlohmann::json j = {{"format", eval_format}, {"arch", r.arch}, {"shard", shard}, {"runs", nlohmann::json::object()}};
+    nlohmann::json j = {{"format", eval_format}, {"arch", r.arch},     {"protocol", r.protocol}, {"methods", r.methods},
+                        {"layers", r.layers},    {"shard", shard},     {"runs", nlohmann::json::object()}};
     for (const auto& [key, m] : r.runs) j["runs"][key] = metrics_to_json(m);
     std::ofstream(dir / "metrics.json") << j.dump(1) << "\n";
     std::ofstream(dir / "table.md") << table_markdown(r);

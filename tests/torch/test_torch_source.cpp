@@ -5,7 +5,10 @@
 //   parameter names and shapes, the same load errors, and on the PyTorch fixtures of the four
 //   backbones the same logits, S and VJPs as the CPU engine (and as PyTorch), within 1e-4
 //   relative, with either way of batching the cotangents.
+// - The adapters for a user's own model (TorchStagedModel, TorchTapsModel) against PyTorch's
+//   autograd on TorchScript fixtures; TorchBackbone, the backbones as torch::nn modules.
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,7 +18,15 @@
 #include <dualgrad/backend/torch.hpp>
 #include <dualgrad/core/methods.hpp>
 #include <dualgrad/models/cpu_model.hpp>
+#include <dualgrad/io/npy.hpp>
+#include <dualgrad/models/torch_adapter.hpp>
 #include <dualgrad/models/torch_model.hpp>
+#include <dualgrad/models/torch_module.hpp>
+#include <torch/optim/sgd.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/pooling.h>
+#include <torch/nn/modules/linear.h>
 
 #include "backends.hpp"
 #include "tensor_matchers.hpp"
@@ -348,4 +359,166 @@ TEST_CASE("TorchModel: bad input gives the CPU engine's errors", "[torch][models
         REQUIRE_THROWS_WITH(models::load_torch_model("resnet50", partial),
                             Catch::Contains("missing 1 tensor") && Catch::Contains("layer2.1.bn2.running_var"));
     }
+}
+
+// --- Adapters for the user's own LibTorch models, and the backbones as torch::nn modules ----------
+// Oracle: tests/fixtures/torch_adapter (tools/fixtures/make_torch_adapter_fixture.py), PyTorch's own
+// autograd on a small CNN saved as TorchScript in both adapter shapes.
+namespace {
+
+std::string adapter_fixture(const std::string& name) {
+    return std::string(DUALGRAD_FIXTURES_DIR) + "/torch_adapter/" + name;
+}
+
+std::vector<float> flat(const at::Tensor& t) {
+    const auto c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+at::Tensor npy_tensor(const std::string& name) {
+    auto d = io::read_npy_float(adapter_fixture(name));
+    return at::from_blob(d.values.data(), d.shape, at::TensorOptions().dtype(at::kFloat)).clone();
+}
+
+/// The adapter's result against PyTorch's: logits, S at relu1 and relu2, and the top-2 VJPs.
+void check_against_pytorch(const GradientResult<TB>& r) {
+    const auto logits = npy_tensor("logits.npy");
+    require_close(std::vector<float>(r.logits.values().begin(), r.logits.values().end()), flat(logits), 1e-5, "logits");
+    const auto top2 = io::read_npy_int64(adapter_fixture("top2.npy"));
+    REQUIRE(r.targets.slots() == 2);
+    for (int n = 0; n < 2; ++n)
+        for (int t = 0; t < 2; ++t) REQUIRE(r.targets(n, t) == top2.values[static_cast<std::size_t>(n * 2 + t)]);
+    const char* taps[] = {"relu1", "relu2"};
+    for (std::size_t l = 0; l < 2; ++l) {
+        const auto& g = r.layers[l];
+        require_close(flat(g.activations), flat(npy_tensor(std::string(taps[l]) + ".npy")), 1e-5, taps[l]);
+        const auto ref = npy_tensor(std::string("grad_") + taps[l] + ".npy"); // [n, t, C, H, W]
+        for (int t = 0; t < 2; ++t)
+            require_close(flat(g.class_vjps[static_cast<std::size_t>(t)]), flat(ref.select(1, t).contiguous()), 1e-5, "VJP");
+        REQUIRE(g.prob_vjp.has_value());
+    }
+}
+
+GradientRequest top2_request() { return {{"relu1", "relu2"}, TargetRule::top_k(2)}; }
+
+} // namespace
+
+TEST_CASE("TorchStagedModel: a TorchScript nn.Sequential split at its children matches PyTorch", "[torch][adapter]") {
+    const auto module = torch::jit::load(adapter_fixture("sequential.pt"));
+    const auto model = models::TorchStagedModel::from_script(module);
+    REQUIRE(model.layer_names() == std::vector<std::string>{"conv1", "relu1", "conv2", "relu2", "cam", "gap", "flatten"});
+    const auto x = npy_tensor("input.npy");
+    require_close(flat(model.forward(x)), flat(npy_tensor("logits.npy")), 1e-5, "forward");
+    check_against_pytorch(model.gradients(x, top2_request()));
+    // DGL on the adapter equals DGL on the same gradients computed by PyTorch.
+    const auto r = model.gradients(x, top2_request());
+    const auto maps = class_maps<TB>(Method::dgl, r.layers[1], &r.targets);
+    REQUIRE(maps.size() == 2);
+    REQUIRE(TB::shape(maps[0]) == Shape4{2, 1, 8, 8});
+}
+
+TEST_CASE("TorchStagedModel: a C++ torch::nn::Sequential with the same weights matches PyTorch", "[torch][adapter]") {
+    auto script = torch::jit::load(adapter_fixture("sequential.pt"));
+    torch::nn::Sequential seq;
+    seq->push_back("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)));
+    seq->push_back("relu1", torch::nn::ReLU());
+    seq->push_back("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2).padding(1)));
+    seq->push_back("relu2", torch::nn::ReLU());
+    seq->push_back("cam", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 4, 1)));
+    seq->push_back("gap", torch::nn::AdaptiveAvgPool2d(1));
+    seq->push_back("flatten", torch::nn::Flatten());
+    {
+        at::NoGradGuard no_grad;
+        auto params = seq->named_parameters();
+        for (const auto& p : script.named_parameters()) params[p.name].copy_(p.value);
+    }
+    const auto model = models::TorchStagedModel::from_sequential(seq);
+    check_against_pytorch(model.gradients(npy_tensor("input.npy"), top2_request()));
+}
+
+TEST_CASE("TorchTapsModel: a TorchScript forward returning the taps matches PyTorch", "[torch][adapter]") {
+    const auto module = torch::jit::load(adapter_fixture("taps.pt"));
+    const auto model = models::TorchTapsModel::from_script(module, "forward_with_taps", {"relu1", "relu2"});
+    check_against_pytorch(model.gradients(npy_tensor("input.npy"), top2_request()));
+    // S only (CAM): no backward pass.
+    GradientRequest s_only{{"relu2"}, TargetRule::top1()};
+    s_only.class_vjps = false;
+    const auto r = model.gradients(npy_tensor("input.npy"), s_only);
+    REQUIRE(r.layers[0].class_vjps.empty());
+    require_close(flat(r.layers[0].activations), flat(npy_tensor("relu2.npy")), 1e-5, "S");
+}
+
+TEST_CASE("Torch adapters: bad input gives clear errors", "[torch][adapter][errors]") {
+    const auto staged = models::TorchStagedModel::from_script(torch::jit::load(adapter_fixture("sequential.pt")));
+    const auto x = npy_tensor("input.npy");
+    REQUIRE_THROWS_WITH(staged.gradients(x, {{"layer3"}, TargetRule::top1()}),
+                        Catch::Contains("unknown layer 'layer3'") && Catch::Contains("conv1, relu1, conv2"));
+    REQUIRE_THROWS_WITH(staged.gradients(x, {{"flatten"}, TargetRule::top1()}), Catch::Contains("the model's output"));
+    REQUIRE_THROWS_WITH(staged.gradients(at::ones({2, 3, 16, 16}, at::kLong), top2_request()),
+                        Catch::Contains("dtype Long"));
+    REQUIRE_THROWS_WITH(staged.gradients(at::ones({2, 5, 16, 16}), top2_request()),
+                        Catch::Contains("stage 'conv1' failed on input of shape [2, 5, 16, 16]") &&
+                            Catch::Contains("to have 3 channels, but got 5 channels"));
+    REQUIRE_THROWS_WITH(models::TorchStagedModel({{"a", [](const at::Tensor& t) { return t; }},
+                                                  {"a", [](const at::Tensor& t) { return t; }}}),
+                        Catch::Contains("two stages are named 'a'"));
+
+    const auto module = torch::jit::load(adapter_fixture("taps.pt"));
+    REQUIRE_THROWS_WITH(models::TorchTapsModel::from_script(module, "forward_taps", {"relu1"}),
+                        Catch::Contains("no method 'forward_taps'"));
+    const auto taps = models::TorchTapsModel::from_script(module, "forward_with_taps", {"relu1", "relu2"});
+    REQUIRE_THROWS_WITH(taps.gradients(x, {{"conv9"}, TargetRule::top1()}),
+                        Catch::Contains("unknown layer 'conv9'") && Catch::Contains("relu1, relu2"));
+    const auto wrong_count = models::TorchTapsModel::from_script(module, "forward_with_taps", {"relu1"});
+    REQUIRE_THROWS_WITH(wrong_count.gradients(x, {{"relu1"}, TargetRule::top1()}),
+                        Catch::Contains("returned 2 taps for the 1 names"));
+    const models::TorchTapsModel detached(
+        [](const at::Tensor& in) {
+            auto s = at::relu(in).detach();
+            return std::make_pair(s.mean({2, 3}), std::vector<at::Tensor>{s});
+        },
+        {"s"});
+    REQUIRE_THROWS_WITH(detached.gradients(x, {{"s"}, TargetRule::top1()}), Catch::Contains("tap 's' is not connected"));
+}
+
+TEST_CASE("TorchBackbone: a torch::nn::Module with the state_dict names, sharing TorchModel's parameters",
+          "[torch][module]") {
+    const auto file = io::SafetensorsFile::open(fixture("resnet50.safetensors"));
+    const auto cfg = models::config_from_weights("resnet50", file, {});
+    models::TorchBackbone net(models::describe("resnet50", cfg));
+    // Names: parameters and buffers together are exactly the description's parameter specs.
+    std::set<std::string> names;
+    for (const auto& p : net->named_parameters()) names.insert(p.key());
+    for (const auto& b : net->named_buffers()) names.insert(b.key());
+    std::set<std::string> expected;
+    for (const auto& s : models::parameter_specs(net->description())) expected.insert(s.name);
+    REQUIRE(names == expected);
+    REQUIRE(net->named_parameters().contains("layer1.0.conv1.weight"));
+    REQUIRE(net->named_buffers().contains("layer1.0.bn1.running_mean"));
+
+    net->load(fixture("resnet50.safetensors"));
+    const auto ref = models::load_torch_model("resnet50", file);
+    const auto x = at::randn({2, 3, 64, 64});
+    net->eval();
+    require_close(flat(net->forward(x).detach()), flat(ref.forward(x)), 1e-5, "module forward");
+
+    // One optimizer step through the module moves the gradient source's parameters too.
+    net->train();
+    torch::optim::SGD opt(net->parameters(), 0.1);
+    const auto loss = at::cross_entropy_loss(net->forward(x), at::zeros({2}, at::kLong));
+    loss.backward();
+    opt.step();
+    net->eval();
+    const auto before = ref.forward(x), after = net->source().forward(x);
+    REQUIRE(at::max(at::abs(before - after)).item<float>() > 1e-6f);
+    require_close(flat(after), flat(net->forward(x).detach()), 1e-6, "after a step");
+    REQUIRE_THROWS_WITH(net->to(at::Device(at::kCUDA, 0)),
+                        Catch::Contains("no CUDA support") || Catch::Contains("cuda"));
+}
+
+TEST_CASE("TorchModel: CUDA requested where LibTorch has none is a clear error", "[torch][models][errors]") {
+    if (at::hasCUDA()) SUCCEED("this LibTorch has CUDA");
+    else
+        REQUIRE_THROWS_WITH(models::TorchModel(models::describe("resnet50", {}), at::Device(at::kCUDA, 0)),
+                            Catch::Contains("requested, but this LibTorch build has no CUDA support"));
 }

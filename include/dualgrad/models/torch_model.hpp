@@ -37,6 +37,7 @@
 #include "dualgrad/core/gradient_source.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/backbones.hpp"
+#include "dualgrad/models/detail/torch_vjp.hpp"
 #include "dualgrad/models/weights_config.hpp"
 
 namespace dualgrad::models {
@@ -118,6 +119,7 @@ public:
     /// The network of `d` with zero parameters (fill them with `load` or `parameters()`), on `device`.
     explicit TorchModel(ModelDescription d, at::Device device = at::kCPU)
         : d_(std::move(d)), device_(device) {
+        require_device(device_);
         index_["input"] = 0;
         for (std::size_t i = 0; i < d_.ops.size(); ++i) {
             const Op& op = d_.ops[i];
@@ -146,15 +148,18 @@ public:
     [[nodiscard]] std::map<std::string, at::Tensor>& parameters() noexcept { return params_; }
     [[nodiscard]] const std::map<std::string, at::Tensor>& parameters() const noexcept { return params_; }
 
-    /// Moves the parameters to `device`; inputs must then live there too.
+    /// Moves the parameters to `device` in place (tensors that alias them follow); inputs must
+    /// then live there too.
     void to(at::Device device) {
-        for (auto& [name, t] : params_) t = t.to(device);
+        require_device(device);
+        at::NoGradGuard no_grad;
+        for (auto& [name, t] : params_) t.set_data(t.to(device));
         device_ = device;
     }
 
-    /// Fills every parameter from the tensor of the same name, with the CPU engine's checks
-    /// (`io::load_parameters`): a missing, extra or mis-shaped tensor is an error naming it, and a
-    /// failed load leaves the parameters untouched.
+    /// Fills every parameter, in place, from the tensor of the same name, with the CPU engine's
+    /// checks (`io::load_parameters`): a missing, extra or mis-shaped tensor is an error naming it,
+    /// and a failed load leaves the parameters untouched.
     io::LoadSummary load(const io::SafetensorsFile& file, const io::LoadOptions& options = {}) {
         auto specs = parameter_specs(d_);
         std::vector<std::vector<float>> storage(specs.size());
@@ -164,9 +169,11 @@ public:
             slots.emplace_back(specs[i].name, specs[i]);
         }
         auto summary = io::load_parameters(file, slots, options);
+        // In place: tensors that alias the parameters (an optimizer's, a TorchBackbone module's)
+        // see the loaded values.
+        at::NoGradGuard no_grad;
         for (std::size_t i = 0; i < specs.size(); ++i)
-            params_[specs[i].name] =
-                at::from_blob(storage[i].data(), specs[i].shape, at::TensorOptions().dtype(at::kFloat)).clone().to(device_);
+            params_.at(specs[i].name).copy_(at::from_blob(storage[i].data(), specs[i].shape, at::TensorOptions().dtype(at::kFloat)));
         return summary;
     }
 
@@ -185,6 +192,16 @@ public:
     /// The logits, N x classes (float, on `device()`), of a plain forward pass without autograd.
     [[nodiscard]] at::Tensor forward(const at::Tensor& x) const {
         at::NoGradGuard no_grad;
+        std::vector<at::Tensor> values(d_.ops.size() + 1);
+        values[0] = checked_input(x);
+        auto remaining = consumer_counts();
+        for (int i = 1; i <= static_cast<int>(d_.ops.size()); ++i) run_node(i, values, remaining);
+        return logits_of(values[static_cast<std::size_t>(output_)]);
+    }
+
+    /// The logits of a forward pass in inference mode (BatchNorm running statistics, no
+    /// dropout) with autograd recording, for training code that needs them differentiable.
+    [[nodiscard]] at::Tensor forward_graph(const at::Tensor& x) const {
         std::vector<at::Tensor> values(d_.ops.size() + 1);
         values[0] = checked_input(x);
         auto remaining = consumer_counts();
@@ -352,27 +369,14 @@ public:
         }
         const at::Tensor& out = values[static_cast<std::size_t>(output_)];
         fill_logits(result, out, S, repeat ? Tp : 1, request);
-        const int C = result.logits.classes(), T = result.targets.slots();
+        const int T = result.targets.slots();
         const std::int64_t Tp_needed = T + (with_p ? 1 : 0) + (with_cost ? T : 0);
         if (repeat && Tp_needed != Tp)
             dualgrad::detail::raise<value_error>("TorchModel: the request resolved to ", Tp_needed,
                                                  " cotangents, the repeated batch holds ", Tp);
         Tp = Tp_needed;
 
-        // The cotangent batch, sample-major: T one-hots, then p, then T cost cotangents.
-        std::vector<float> seed(static_cast<std::size_t>(S * Tp * C), 0.0f), buf(static_cast<std::size_t>(C));
-        for (int n = 0; n < S; ++n) {
-            float* base = seed.data() + static_cast<std::ptrdiff_t>(n) * Tp * C;
-            for (int t = 0; t < T; ++t) base[t * C + result.targets(n, t)] = 1.0f;
-            if (with_p) softmax(result.logits.row(n), std::span<float>(base + T * C, static_cast<std::size_t>(C)));
-            if (with_cost)
-                for (int t = 0; t < T; ++t) {
-                    request.cost_cotangent(result.logits.row(n), result.targets(n, t), buf);
-                    std::copy(buf.begin(), buf.end(), base + (T + (with_p ? 1 : 0) + t) * C);
-                }
-        }
-        const auto seed_t = at::from_blob(seed.data(), {S, Tp, C}, at::TensorOptions().dtype(at::kFloat))
-                                .to(device_, /*non_blocking=*/false, /*copy=*/true);
+        const auto cot = detail::torch_cotangents(result, request, device_);
 
         // Unique requested nodes (a layer may be requested under two names).
         std::vector<int> uniq(taps);
@@ -382,41 +386,37 @@ public:
         for (int t : uniq) wrt.push_back(values[static_cast<std::size_t>(t)]);
 
         // grads[k][slot]: the VJP of cotangent `slot` at node uniq[k], batch N.
-        std::vector<std::vector<at::Tensor>> grads(uniq.size(), std::vector<at::Tensor>(static_cast<std::size_t>(Tp)));
+        std::vector<std::vector<at::Tensor>> grads;
         if (repeat) {
-            const auto g = torch::autograd::grad({out}, wrt, {seed_t.view(out.sizes())}, false, false, true);
+            grads.assign(uniq.size(), std::vector<at::Tensor>(static_cast<std::size_t>(Tp)));
+            const auto g = torch::autograd::grad({out}, wrt, {cot.seed.view(out.sizes())}, false, false, true);
             for (std::size_t k = 0; k < uniq.size(); ++k) {
                 const auto shp = sample_shape(g[k], S);
                 const auto gv = g[k].view({S, Tp, -1});
                 for (std::int64_t s = 0; s < Tp; ++s) grads[k][static_cast<std::size_t>(s)] = gv.select(1, s).reshape(shp);
             }
         } else {
-            for (std::int64_t s = 0; s < Tp; ++s) {
-                const auto cot = seed_t.select(1, s).view(out.sizes());
-                const auto g = torch::autograd::grad({out}, wrt, {cot}, /*retain_graph=*/s + 1 < Tp, false, true);
-                for (std::size_t k = 0; k < uniq.size(); ++k) grads[k][static_cast<std::size_t>(s)] = g[k];
-            }
+            grads = detail::torch_vjps_separate(out, wrt, cot);
         }
 
         for (int t : taps) {
             const auto k = static_cast<std::size_t>(std::lower_bound(uniq.begin(), uniq.end(), t) - uniq.begin());
-            LayerGradients<TorchBackend> lg;
-            lg.activations = activations[static_cast<std::size_t>(t)];
-            auto slot = [&](std::int64_t s) {
-                const auto& g = grads[k][static_cast<std::size_t>(s)];
-                return g.defined() ? g : at::zeros_like(lg.activations);
-            };
-            for (int s = 0; s < T; ++s) lg.class_vjps.push_back(slot(s));
-            if (with_p) lg.prob_vjp = slot(T);
-            if (with_cost)
-                for (int s = 0; s < T; ++s) lg.cost_vjps.push_back(slot(T + (with_p ? 1 : 0) + s));
-            result.layers.push_back(std::move(lg));
+            result.layers.push_back(detail::torch_layer_gradients(activations[static_cast<std::size_t>(t)], grads[k], cot));
         }
         return result;
     }
 
 private:
     using TrainMode = detail::TorchTrainMode;
+
+    /// A CUDA device in a LibTorch without CUDA (Debian's libtorch is CPU-only) is an error that
+    /// says so, instead of ATen's.
+    static void require_device(at::Device device) {
+        if (device.is_cuda() && !at::hasCUDA())
+            dualgrad::detail::raise<value_error>("TorchModel: device ", device.str(), " requested, but this LibTorch ",
+                                                 "build has no CUDA support (or no GPU is visible); use the CPU or a "
+                                                 "CUDA build of LibTorch");
+    }
 
     [[nodiscard]] at::Tensor checked_input(const at::Tensor& x) const {
         const Shape4 s = TorchBackend::shape(x);
@@ -470,11 +470,7 @@ private:
                      std::int64_t copies, const GradientRequest& request) const {
         auto l = logits_of(out.detach());
         if (copies > 1) l = l.view({samples, copies, -1}).select(1, 0);
-        const auto host = l.to(at::kCPU).contiguous();
-        const float* p = host.data_ptr<float>();
-        result.logits = Logits(static_cast<int>(host.size(0)), static_cast<int>(host.size(1)),
-                               std::vector<float>(p, p + host.numel()));
-        result.targets = request.targets.resolve(result.logits);
+        detail::torch_fill_logits(result, l, request);
     }
 
     [[nodiscard]] at::Tensor logits_of(const at::Tensor& out) const {

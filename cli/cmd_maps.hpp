@@ -1,0 +1,140 @@
+#pragma once
+// `dualgrad maps --arch A --weights W --input X.npy --layers L1[,L2...] --method M
+//                [--target top1|topk:K|class:C|gt:FILE] [--cost reference|xent] [--alpha A] --out PREFIX`
+// Raw maps at feature resolution for an already preprocessed float32 NCHW batch:
+//   PREFIX.<layer>.npy   float32 [N, T, h, w]   (layer name with '/' -> '_')
+//   PREFIX.logits.npy    float32 [N, classes]
+//   PREFIX.targets.npy   int64   [N, T]
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include <dualgrad/io/npy.hpp>
+
+#include "common.hpp"
+#include "job.hpp"
+
+namespace dualgrad::cli {
+
+namespace detail_maps {
+inline int parse_int_field(const std::string& text, const std::string& what) {
+    int v = 0;
+    const auto* end = text.data() + text.size();
+    const auto [p, ec] = std::from_chars(text.data(), end, v);
+    if (ec != std::errc() || p != end || text.empty())
+        detail::raise<value_error>("--target: '", what, "' needs an integer, got '", text, "'");
+    return v;
+}
+} // namespace detail_maps
+
+inline TargetRule parse_target(const std::string& text, std::int64_t samples) {
+    if (text == "top1") return TargetRule::top1();
+    if (text.rfind("topk:", 0) == 0) return TargetRule::top_k(detail_maps::parse_int_field(text.substr(5), "topk:K"));
+    if (text.rfind("class:", 0) == 0) {
+        const int c = detail_maps::parse_int_field(text.substr(6), "class:C");
+        return TargetRule::given(std::vector<std::vector<int>>(static_cast<std::size_t>(samples), {c}));
+    }
+    if (text.rfind("gt:", 0) == 0) {
+        const std::string file = text.substr(3);
+        std::ifstream in(file);
+        if (!in) detail::raise<io_error>("--target gt: cannot open '", file, "'");
+        std::vector<std::vector<int>> classes;
+        std::string line;
+        int number = 0;
+        while (std::getline(in, line)) {
+            ++number;
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.empty()) continue;
+            const auto comma = line.rfind(',');
+            const std::string field = comma == std::string::npos ? line : line.substr(comma + 1);
+            int c = 0;
+            const auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), c);
+            if (ec != std::errc() || p != field.data() + field.size() || c < 0)
+                detail::raise<io_error>(file, ":", number, ": expected a class index (or image_id,class), got '", line, "'");
+            classes.push_back({c});
+        }
+        if (static_cast<std::int64_t>(classes.size()) != samples)
+            detail::raise<shape_error>("--target gt: '", file, "' has ", classes.size(), " classes for ", samples,
+                                       " samples");
+        return TargetRule::given(std::move(classes));
+    }
+    detail::raise<value_error>("--target: '", text, "' is not one of top1, topk:K, class:C, gt:FILE");
+}
+
+inline void add_maps(CLI::App& app) {
+    struct Options {
+        std::string arch, weights, input, out, target = "top1", cost = "reference";
+        std::vector<std::string> layers, methods;
+        float alpha = 10.0f;
+        int threads = 0;
+    };
+    auto opt = std::make_shared<Options>();
+    auto* cmd = app.add_subcommand("maps", "Raw class maps at feature resolution for a preprocessed float32 NCHW batch");
+    cmd->add_option("--arch", opt->arch, "Architecture: vgg16, inception_v3, resnet50, se_resnet50")->required();
+    cmd->add_option("--weights", opt->weights, "safetensors file with PyTorch state_dict names")->required();
+    cmd->add_option("--input", opt->input, "float32 .npy of shape [N, 3, H, W], already normalized")->required();
+    cmd->add_option("--layers", opt->layers, "Layers (module paths or paper aliases), comma-separated")
+        ->required()
+        ->delimiter(',');
+    cmd->add_option("--method", opt->methods,
+                    "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, layercam, pcs or dgl "
+                    "(comma-separated for several: PREFIX.<method>.<layer>.npy)")
+        ->required()
+        ->delimiter(',');
+    cmd->add_option("--target", opt->target, "top1, topk:K, class:C, or gt:FILE (a class per line, or image_id,class)")
+        ->capture_default_str();
+    cmd->add_option("--cost", opt->cost, "DGL cost: reference (p - alpha e_c) or xent (alpha (p - e_c))")->capture_default_str();
+    cmd->add_option("--alpha", opt->alpha, "DGL's alpha")->capture_default_str();
+    cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
+    cmd->add_option("--out", opt->out, "Output prefix")->required();
+    cmd->callback([opt] {
+        const auto methods = parse_methods(opt->methods);
+        const auto cost = parse_cost(opt->cost, opt->alpha);
+        const io::NpyArray arr = io::read_npy(opt->input);
+        if (arr.dtype() != io::NpyDtype::f4 || arr.rank() != 4)
+            detail::raise<io_error>(opt->input, ": expected a float32 array of rank 4 [N, 3, H, W], got ", arr.describe());
+        const auto& s = arr.shape();
+        const auto values = arr.as_float();
+        for (std::size_t i = 0; i < values.size(); ++i)
+            if (!std::isfinite(values[i]))
+                detail::raise<value_error>(opt->input, ": non-finite value at flat index ", i);
+        auto model = open_model(opt->arch, std::filesystem::path(opt->weights));
+        nn::ExecContext ctx;
+        if (opt->threads > 0) ctx.threads = opt->threads;
+        const auto input = EigenBackend::from_host({s[0], s[1], s[2], s[3]}, values);
+        const auto result =
+            compute_maps(model, input, opt->layers, methods, parse_target(opt->target, s[0]), cost, ctx);
+        const std::int64_t N = result.targets.samples(), T = result.targets.slots();
+        io::write_npy(opt->out + ".logits.npy", std::vector<float>(result.logits.values().begin(), result.logits.values().end()),
+                      {N, std::int64_t{result.logits.classes()}});
+        std::vector<std::int64_t> targets;
+        for (int n = 0; n < N; ++n)
+            for (int t = 0; t < T; ++t) targets.push_back(result.targets(n, t));
+        io::write_npy(opt->out + ".targets.npy", targets, {N, T});
+        for (std::size_t m = 0; m < methods.size(); ++m)
+            for (std::size_t l = 0; l < opt->layers.size(); ++l) {
+                const auto& per_slot = result.maps[m][l];
+                const int h = per_slot[0][0].height(), w = per_slot[0][0].width();
+                std::vector<float> out;
+                out.reserve(static_cast<std::size_t>(N * T * h * w));
+                for (int n = 0; n < N; ++n)
+                    for (int t = 0; t < T; ++t) {
+                        const auto& map = per_slot[static_cast<std::size_t>(t)][static_cast<std::size_t>(n)];
+                        out.insert(out.end(), map.values().begin(), map.values().end());
+                    }
+                const std::string name = opt->out + (methods.size() > 1 ? "." + std::string(dualgrad::name(methods[m])) : "") +
+                                         "." + layer_file_name(opt->layers[l]) + ".npy";
+                io::write_npy(name, out, {N, T, std::int64_t{h}, std::int64_t{w}});
+                std::printf("%s: [%lld, %lld, %d, %d]\n", name.c_str(), static_cast<long long>(N),
+                            static_cast<long long>(T), h, w);
+            }
+    });
+}
+
+} // namespace dualgrad::cli

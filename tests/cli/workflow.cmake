@@ -1,0 +1,82 @@
+# CLI tests of maps, localize and eval (included from tests/cli/CMakeLists.txt). Fixtures:
+# tests/fixtures/cli (tools/fixtures/make_cli_fixtures.py; fashionloc_mini: 12 FashionLoc test
+# samples of seed 7, made by dualgrad_fashionloc) and the bundled model in models/fashionloc.
+set(_mini ${_fx}/cli/fashionloc_mini)
+set(_rn ${_fx}/models/resnet50.safetensors) # width 1/16, 6 classes, random weights
+set(_bundled ${PROJECT_SOURCE_DIR}/models/fashionloc/resnet50.safetensors)
+
+# maps: shapes of every output, several methods and layers (paper alias -> file name with '_').
+dualgrad_cli_test(maps 0 "m1\\.dgl\\.group2_block5\\.npy: \\[1, 2, 4, 4\\].*m1\\.gradcam\\.layer3\\.5\\.npy: \\[1, 2, 4, 4\\]"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5,group2/block5 --method dgl,gradcam --target topk:2 --out ${_work}/m1"
+                  ${_work}/m1.dgl.layer3.5.npy ${_work}/m1.logits.npy ${_work}/m1.targets.npy)
+dualgrad_cli_test(maps_cam_xent 0 "m2\\.layer4\\.2\\.npy: \\[1, 1, 2, 2\\]"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer4.2 --method cam --target class:3 --out ${_work}/m2")
+dualgrad_cli_test(maps_wrong_dtype 1 "input_float64\\.npy: expected a float32 array of rank 4 \\[N, 3, H, W\\], got float64"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_float64.npy --layers layer3.5 --method dgl --out ${_work}/bad")
+dualgrad_cli_test(maps_wrong_rank 1 "input_rank3\\.npy: expected a float32 array of rank 4 \\[N, 3, H, W\\], got float32 of shape \\[3, 64, 64\\]"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_rank3.npy --layers layer3.5 --method dgl --out ${_work}/bad")
+dualgrad_cli_test(maps_unknown_layer 1 "unknown layer 'layer9'; valid layers: input, conv1"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer9 --method dgl --out ${_work}/bad")
+dualgrad_cli_test(maps_unknown_method 1 "unknown method 'gradcam\\+\\+'; valid methods: cam, gradcam"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method gradcam++ --out ${_work}/bad")
+dualgrad_cli_test(maps_cam_elsewhere 1 "method 'cam' is defined at the CAM layer 'layer4\\.2' only, not at 'layer3\\.5'"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method cam --out ${_work}/bad")
+dualgrad_cli_test(maps_bad_target 1 "--target: 'top3' is not one of top1, topk:K, class:C, gt:FILE"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target top3 --out ${_work}/bad")
+dualgrad_cli_test(maps_class_out_of_range 1 "names class 7 but the model has 6 classes"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target class:7 --out ${_work}/bad")
+
+# localize: the README's main job (bundled model and samples), and explicit images and model.
+if(EXISTS ${_bundled})
+    dualgrad_cli_test(localize_bundled 0 "class [0-9] [a-z_]+ \\(p = 0\\.[0-9]+\\), box \\([0-9]+, [0-9]+, [0-9]+, [0-9]+\\)"
+                      "localize --out ${_work}/loc" ${_work}/loc/boxes.json)
+    dualgrad_cli_test(localize_images 0 "0000002\\.png: class 1 trouser"
+                      "localize --arch resnet50 --weights ${_bundled} --size 128 --layer layer3.5 --method layercam --class-names ${PROJECT_SOURCE_DIR}/models/fashionloc/class_names.txt ${_mini}/images/test/1_trouser/0000002.png --out ${_work}/loc2"
+                      ${_work}/loc2/boxes.json ${_work}/loc2/0000002.png)
+endif()
+dualgrad_cli_test(localize_missing_image 109 "/nonexistent\\.png"
+                  "localize --arch resnet50 --weights ${_rn} /nonexistent.png --out ${_work}/bad")
+dualgrad_cli_test(localize_undecodable 1 "not_an_image\\.png.*(decode|unknown image type|corrupt)"
+                  "localize --arch resnet50 --weights ${_rn} ${_fx}/cli/not_an_image.png --out ${_work}/bad")
+dualgrad_cli_test(localize_half_model 1 "--arch and --weights go together"
+                  "localize --arch resnet50 ${_fx}/cli/not_an_image.png --out ${_work}/bad")
+
+# eval: the whole protocol on 12 images; sharded runs merge to exactly the unsharded counts.
+if(NOT EXISTS ${_bundled})
+    message(STATUS "dualgrad: ${_bundled} missing, the eval CLI tests are skipped")
+    return()
+endif()
+set(_eval_args "--metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods cam,gradcam,layercam,pcs,dgl --no-resize --batch 5 --examples 2 --threads 1")
+dualgrad_cli_test(eval 0 "\\[=+\\] 12/12 images.*\\| dgl \\| layer3\\.5 \\|"
+                  "eval ${_eval_args} --mask-metadata ${_mini}/metadata_masks/test --masks ${_mini}/masks --protocol wsolevaluation,layercam --out ${_work}/ev"
+                  ${_work}/ev/wsolevaluation/metrics.json ${_work}/ev/wsolevaluation/table.md
+                  ${_work}/ev/wsolevaluation/report.html ${_work}/ev/layercam/report.html)
+dualgrad_cli_test(eval_tencrop 0 "12/12 images" "eval ${_eval_args} --tencrop --size 96 --tencrop-resize 128 --out ${_work}/ev10"
+                  ${_work}/ev10/metrics.json)
+dualgrad_cli_test(eval_all 0 "" "eval ${_eval_args} --out ${_work}/ev_all" ${_work}/ev_all/metrics.json)
+dualgrad_cli_test(eval_shard0 0 "6/6 images" "eval ${_eval_args} --shard 0/2 --out ${_work}/ev_s0")
+dualgrad_cli_test(eval_shard1 0 "6/6 images" "eval ${_eval_args} --shard 1/2 --out ${_work}/ev_s1")
+dualgrad_cli_test(eval_merge 0 "" "merge ${_work}/ev_s0 ${_work}/ev_s1 --out ${_work}/ev_merged" ${_work}/ev_merged/report.html)
+set_tests_properties(cli.eval_merge PROPERTIES DEPENDS "cli.eval_shard0;cli.eval_shard1")
+add_test(NAME cli.eval_merge_equals_unsharded
+         COMMAND ${CMAKE_COMMAND} -DA=${_work}/ev_merged/metrics.json -DB=${_work}/ev_all/metrics.json
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/compare_runs.cmake)
+set_tests_properties(cli.eval_merge_equals_unsharded PROPERTIES DEPENDS "cli.eval_merge;cli.eval_all")
+dualgrad_cli_test(eval_bad_shard 1 "--shard '3/2': the shard index 3 must be in \\[0, 2\\)" "eval ${_eval_args} --shard 3/2 --out ${_work}/bad")
+dualgrad_cli_test(eval_bad_metadata 1 "localization\\.txt:2.*(fields|field)"
+                  "eval --metadata ${_fx}/cli/bad_metadata --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")
+dualgrad_cli_test(eval_box_outside 1 "localization\\.txt:2.*outside"
+                  "eval --metadata ${_fx}/cli/box_outside --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")
+dualgrad_cli_test(eval_bad_protocol 1 "unknown protocol 'voc'; valid: wsolevaluation, layercam"
+                  "eval ${_eval_args} --protocol voc --out ${_work}/bad")
+
+# report.html renders in headless Chromium (Debian's chromium) with no console message.
+find_program(DUALGRAD_CHROMIUM NAMES chromium chromium-browser google-chrome)
+if(DUALGRAD_CHROMIUM)
+    add_test(NAME cli.eval_report_renders
+             COMMAND ${CMAKE_COMMAND} -DCHROMIUM=${DUALGRAD_CHROMIUM} -DREPORT=${_work}/ev/wsolevaluation/report.html
+                     -P ${CMAKE_CURRENT_SOURCE_DIR}/check_report.cmake)
+    set_tests_properties(cli.eval_report_renders PROPERTIES DEPENDS cli.eval)
+else()
+    message(STATUS "dualgrad: chromium not found, cli.eval_report_renders is skipped")
+endif()
