@@ -7,6 +7,10 @@
 
 #include "cmd_layers.hpp"
 #include "cmd_merge.hpp"
+#include "cmd_score.hpp"
+#include "cmd_maps.hpp"
+#include "cmd_localize.hpp"
+#include "cmd_eval.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"dualgrad: weakly supervised object localization (DGL and the CAM family)"};
@@ -14,6 +18,10 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "dualgrad 0.1.0");
     dualgrad::cli::add_layers(app);
     dualgrad::cli::add_merge(app);
+    dualgrad::cli::add_score(app);
+    dualgrad::cli::add_maps(app);
+    dualgrad::cli::add_localize(app);
+    dualgrad::cli::add_eval(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -6,10 +6,12 @@ set(_rn ${_fx}/models/resnet50.safetensors) # width 1/16, 6 classes, random weig
 set(_bundled ${PROJECT_SOURCE_DIR}/models/fashionloc/resnet50.safetensors)
 
 # maps: shapes of every output, several methods and layers (paper alias -> file name with '_').
-dualgrad_cli_test(maps 0 "m1\\.dgl\\.group2_block5\\.npy: \\[1, 2, 4, 4\\].*m1\\.gradcam\\.layer3\\.5\\.npy: \\[1, 2, 4, 4\\]"
+dualgrad_cli_test(maps 0 "m1\\.dgl\\.group2_block5\\.npy: \\[1, 2, 8, 8\\].*m1\\.gradcam\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\]"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5,group2/block5 --method dgl,gradcam --target topk:2 --out ${_work}/m1"
                   ${_work}/m1.dgl.layer3.5.npy ${_work}/m1.logits.npy ${_work}/m1.targets.npy)
-dualgrad_cli_test(maps_cam_xent 0 "m2\\.layer4\\.2\\.npy: \\[1, 1, 2, 2\\]"
+dualgrad_cli_test(maps_xent 0 "m3\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\]"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --cost xent --alpha 5 --out ${_work}/m3")
+dualgrad_cli_test(maps_cam 0 "m2\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\]"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer4.2 --method cam --target class:3 --out ${_work}/m2")
 dualgrad_cli_test(maps_wrong_dtype 1 "input_float64\\.npy: expected a float32 array of rank 4 \\[N, 3, H, W\\], got float64"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_float64.npy --layers layer3.5 --method dgl --out ${_work}/bad")
@@ -34,7 +36,7 @@ if(EXISTS ${_bundled})
                       "localize --arch resnet50 --weights ${_bundled} --size 128 --layer layer3.5 --method layercam --class-names ${PROJECT_SOURCE_DIR}/models/fashionloc/class_names.txt ${_mini}/images/test/1_trouser/0000002.png --out ${_work}/loc2"
                       ${_work}/loc2/boxes.json ${_work}/loc2/0000002.png)
 endif()
-dualgrad_cli_test(localize_missing_image 109 "/nonexistent\\.png"
+dualgrad_cli_test(localize_missing_image 105 "/nonexistent\\.png"
                   "localize --arch resnet50 --weights ${_rn} /nonexistent.png --out ${_work}/bad")
 dualgrad_cli_test(localize_undecodable 1 "not_an_image\\.png.*(decode|unknown image type|corrupt)"
                   "localize --arch resnet50 --weights ${_rn} ${_fx}/cli/not_an_image.png --out ${_work}/bad")
@@ -47,7 +49,7 @@ if(NOT EXISTS ${_bundled})
     return()
 endif()
 set(_eval_args "--metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods cam,gradcam,layercam,pcs,dgl --no-resize --batch 5 --examples 2 --threads 1")
-dualgrad_cli_test(eval 0 "\\[=+\\] 12/12 images.*\\| dgl \\| layer3\\.5 \\|"
+dualgrad_cli_test(eval 0 "\\| dgl \\| layer3\\.5 \\|.*\\[=+\\] 12/12 images"
                   "eval ${_eval_args} --mask-metadata ${_mini}/metadata_masks/test --masks ${_mini}/masks --protocol wsolevaluation,layercam --out ${_work}/ev"
                   ${_work}/ev/wsolevaluation/metrics.json ${_work}/ev/wsolevaluation/table.md
                   ${_work}/ev/wsolevaluation/report.html ${_work}/ev/layercam/report.html)
