@@ -16,6 +16,14 @@
 //                     per-class, per-layer tool.
 //   forward_*         one plain forward pass, for scale
 //
+// DGL against its physical floor (issue 4). Only input gradients are needed, so a head VJP costs
+// about one head forward: the floor of a DGL job with T' cotangents is one plain forward pass plus
+// T' forward passes (batch 1, one after the other) of the head, the part of the network above the
+// earliest tapped layer (models::head_above). The jobs: the gradients of T' cotangents at the 3
+// layers and the DGL maps at each of them, top-1 (T' = 2: e_c and p) and top-5 (T' = 6):
+//   dgl1_ours, dgl5_ours, dgl1_libtorch, dgl5_libtorch        the job
+//   floor1_ours, floor5_ours, floor1_libtorch, floor5_libtorch  its floor on the same engine
+//
 // peak_bytes: the most heap memory held at once during one run, above what was held before it
 // (every malloc/free of the process is counted: this file interposes the allocator).
 //
@@ -30,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,6 +46,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <dualgrad/core/methods.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 #include <dualgrad/models/torch_model.hpp>
 
@@ -121,6 +131,10 @@ struct Case {
 struct Engines {
     models::CpuModel cpu;
     models::TorchModel torch;
+    std::optional<models::CpuModel> cpu_head; // the network above the earliest tapped layer
+    std::optional<models::TorchModel> torch_head;
+    nn::Tensor head_x;           // the earliest tapped layer's output for x
+    at::Tensor head_xt;
     nn::Tensor x;
     at::Tensor xt;
     std::vector<int> classes;
@@ -131,7 +145,7 @@ Engines& engines(const Case& c) {
     static std::map<std::string, Engines> cache;
     if (auto it = cache.find(c.name); it != cache.end()) return it->second;
     const auto d = models::describe(c.arch, {.num_classes = 1000, .width = 0.25});
-    Engines e{{d, models::build_graph(d)}, models::TorchModel(d), nn::Tensor(1, 3, 224, 224), {}, {}, c.layers};
+    Engines e{{d, models::build_graph(d)}, models::TorchModel(d), std::nullopt, std::nullopt, {}, {}, nn::Tensor(1, 3, 224, 224), {}, {}, c.layers};
     std::mt19937 rng(2020);
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
@@ -152,6 +166,27 @@ Engines& engines(const Case& c) {
             at::from_blob(v.data(), p.shape, at::TensorOptions().dtype(at::kFloat)).clone();
     }
     for (std::int64_t i = 0; i < e.x.size(); ++i) e.x.data()[i] = gauss(rng);
+
+    // The head above the earliest tapped layer, with the same parameters, and its input.
+    {
+        GradientRequest s_only{{c.layers.front()}, TargetRule::top1()};
+        s_only.class_vjps = false;
+        e.head_x = e.cpu.graph.gradients(e.x, s_only, nn::ExecContext{threads}).layers.at(0).activations;
+        const auto hd = models::head_above(d, c.layers.front(), static_cast<int>(e.head_x.dimension(1)));
+        e.cpu_head.emplace(models::CpuModel{hd, models::build_graph(hd)});
+        e.torch_head.emplace(hd);
+        auto full = e.cpu.graph.parameters();
+        for (auto& [name, p] : e.cpu_head->graph.parameters()) {
+            for (auto& [fname, fp] : full)
+                if (fname == name) *p.data = *fp.data;
+            e.torch_head->parameters().at(name) =
+                at::from_blob(p.data->data(), p.shape, at::TensorOptions().dtype(at::kFloat)).clone();
+        }
+        e.head_xt = at::from_blob(e.head_x.data(), {e.head_x.dimension(0), e.head_x.dimension(1), e.head_x.dimension(2),
+                                                    e.head_x.dimension(3)},
+                                  at::TensorOptions().dtype(at::kFloat))
+                        .clone();
+    }
     e.xt = at::from_blob(e.x.data(), {1, 3, 224, 224}, at::TensorOptions().dtype(at::kFloat)).clone();
 
     const auto logits = e.cpu.graph.forward(e.x, nn::ExecContext{threads});
@@ -209,6 +244,51 @@ void naive(benchmark::State& state, const Case& c, bool full) {
     });
 }
 
+// DGL at the case's 3 layers: the gradients of T' cotangents and the DGL map of every target.
+template <class G>
+void dgl_job(G& source, const typename G::input_type& x, const std::vector<std::string>& layers, int k) {
+    const auto r = source.gradients(x, {layers, TargetRule::top_k(k)});
+    for (const auto& g : r.layers)
+        benchmark::DoNotOptimize(class_maps<typename G::backend>(Method::dgl, g, &r.targets));
+}
+
+struct CpuThreads {
+    models::CpuModel& m;
+    using backend = EigenBackend;
+    using input_type = nn::Tensor;
+    GradientResult<EigenBackend> gradients(const nn::Tensor& x, const GradientRequest& r) {
+        return m.graph.gradients(x, r, nn::ExecContext{threads});
+    }
+};
+
+void dgl_ours(benchmark::State& state, const Case& c, int k) {
+    auto& e = engines(c);
+    CpuThreads src{e.cpu};
+    run(state, [&] { dgl_job(src, e.x, e.layers, k); });
+}
+
+void dgl_libtorch(benchmark::State& state, const Case& c, int k) {
+    auto& e = engines(c);
+    run(state, [&] { dgl_job(e.torch, e.xt, e.layers, k); });
+}
+
+// One plain forward pass and T' = k + 1 head forward passes (batch 1).
+void floor_ours(benchmark::State& state, const Case& c, int k) {
+    auto& e = engines(c);
+    run(state, [&] {
+        benchmark::DoNotOptimize(e.cpu.graph.forward(e.x, nn::ExecContext{threads}));
+        for (int t = 0; t < k + 1; ++t) benchmark::DoNotOptimize(e.cpu_head->graph.forward(e.head_x, nn::ExecContext{threads}));
+    });
+}
+
+void floor_libtorch(benchmark::State& state, const Case& c, int k) {
+    auto& e = engines(c);
+    run(state, [&] {
+        benchmark::DoNotOptimize(e.torch.forward(e.xt));
+        for (int t = 0; t < k + 1; ++t) benchmark::DoNotOptimize(e.torch_head->forward(e.head_xt));
+    });
+}
+
 void forward_ours(benchmark::State& state, const Case& c) {
     auto& e = engines(c);
     run(state, [&] { benchmark::DoNotOptimize(e.cpu.graph.forward(e.x, nn::ExecContext{threads})); });
@@ -241,11 +321,29 @@ int main(int argc, char** argv) {
         reg("naive_to_layer", naive, false);
         reg("forward_ours", forward_ours);
         reg("forward_libtorch", forward_libtorch);
+        reg("dgl1_ours", dgl_ours, 1);
+        reg("floor1_ours", floor_ours, 1);
+        reg("dgl5_ours", dgl_ours, 5);
+        reg("floor5_ours", floor_ours, 5);
+        reg("dgl1_libtorch", dgl_libtorch, 1);
+        reg("floor1_libtorch", floor_libtorch, 1);
+        reg("dgl5_libtorch", dgl_libtorch, 5);
+        reg("floor5_libtorch", floor_libtorch, 5);
     }
     return dgbench::run_with_ratios(argc, argv,
                                     {{"ours", "libtorch"},
                                      {"ours", "naive"},
                                      {"ours", "naive_to_layer"},
                                      {"libtorch", "libtorch_repeat"},
-                                     {"forward_ours", "forward_libtorch"}});
+                                     {"forward_ours", "forward_libtorch"},
+                                     // DGL against its floor (goal: job <= 1.2x floor, i.e. ratio >= 0.83)
+                                     {"dgl1_ours", "floor1_ours"},
+                                     {"dgl5_ours", "floor5_ours"},
+                                     {"dgl1_libtorch", "floor1_libtorch"},
+                                     {"dgl5_libtorch", "floor5_libtorch"},
+                                     // both jobs as multiples of a plain forward (ratio = 1 / multiple)
+                                     {"dgl1_ours", "forward_ours"},
+                                     {"dgl5_ours", "forward_ours"},
+                                     {"dgl1_libtorch", "forward_libtorch"},
+                                     {"dgl5_libtorch", "forward_libtorch"}});
 }

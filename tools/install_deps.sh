@@ -14,6 +14,7 @@ packages=(
     libcli11-dev                    # the command line and tools/fashionloc
     dataset-fashion-mnist           # FashionLoc's source items (tests use them when present)
     python3 python3-numpy python3-opencv  # fixture scripts (not needed to run the tests)
+    chromium                        # renders dualgrad eval's report.html in a test (headless)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The main job. The `dualgrad localize` command line and its bundled trained model are not built
-# yet (issues 5 and 6); until they land, this script says so plainly and runs the end-to-end
-# example instead: safetensors weights -> backbone on the CPU engine -> DGL maps -> boxes.
-# Usage: bash tools/localize.sh [ARCH WEIGHTS.safetensors LAYER]
+# The main job: installs the Debian packages, builds the `dualgrad` command line and localizes the
+# objects in the bundled sample images with the bundled FashionLoc model (ResNet50-CAM, width 1/8,
+# DGL; models/fashionloc/default.json), writing out/localize/boxes.json and one overlay per image.
+# Any other arguments are passed to `dualgrad localize` (e.g. --method layercam, or your images
+# with --arch A --weights W.safetensors).
+# Usage: bash tools/localize.sh [dualgrad localize options and images]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/tools/install_deps.sh"
-echo "NOTE: the dualgrad CLI and the bundled FashionLoc model are not built yet;"
-echo "      running examples/localize_pipeline.cpp (random-weight test model unless you pass one)."
 cmake -S "$root" -B "$root/build/release" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$root/build/release" -j "${DUALGRAD_JOBS:-2}" --target example_localize_pipeline
-"$root/build/release/examples/example_localize_pipeline" "$@"
+cmake --build "$root/build/release" -j "${DUALGRAD_JOBS:-2}" --target dualgrad_cli
+out="${DUALGRAD_OUT:-$root/out/localize}"
+"$root/build/release/cli/dualgrad" localize --out "$out" "$@"
+echo "boxes: $out/boxes.json; overlays: $out/*.png"

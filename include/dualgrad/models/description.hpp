@@ -12,6 +12,7 @@
 /// reuse. Functional operations without a module (Inception's `F.max_pool2d`) get descriptive
 /// names ("pool_2b", "Mixed_5b.branch_pool_avg").
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -108,6 +109,46 @@ private:
     ModelDescription& d_;
     std::string last_ = "input";
 };
+
+/// The part of `d` above `layer` (an op name or alias), as a network of its own whose input is that
+/// layer's output (`channels` channels): the ops after it, with the layer renamed "input". The
+/// layer must be a cut: no later op may read an op before it (else `value_error`). Parameter
+/// names are unchanged, so the head loads from the full network's weights. Used to time the
+/// "head forward" of DGL's cost floor (benchmarks/bench_engine.cpp).
+[[nodiscard]] inline ModelDescription head_above(const ModelDescription& d, std::string_view layer, int channels) {
+    std::string target(layer);
+    for (const auto& [alias, op] : d.aliases)
+        if (alias == layer) target = op;
+    std::size_t at = d.ops.size();
+    for (std::size_t i = 0; i < d.ops.size(); ++i)
+        if (d.ops[i].name == target) at = i;
+    if (at == d.ops.size()) detail::raise<value_error>("head_above: unknown layer '", layer, "'");
+    ModelDescription h;
+    h.arch = d.arch + "_head_above_" + target;
+    h.in_channels = channels;
+    h.num_classes = d.num_classes;
+    h.output = d.output;
+    h.cam_layer = d.cam_layer;
+    h.cam_weight = d.cam_weight;
+    h.cam_bias = d.cam_bias;
+    std::vector<std::string> known{target};
+    for (std::size_t i = at + 1; i < d.ops.size(); ++i) {
+        Op op = d.ops[i];
+        for (auto& in : op.inputs) {
+            if (in == target) {
+                in = "input";
+            } else if (std::find(known.begin(), known.end(), in) == known.end()) {
+                detail::raise<value_error>("head_above: '", layer, "' is not a cut: operation '", op.name, "' reads '",
+                                           in, "', which is computed below it");
+            }
+        }
+        known.push_back(op.name);
+        h.ops.push_back(std::move(op));
+    }
+    for (const auto& [alias, op] : d.aliases)
+        if (std::find(known.begin() + 1, known.end(), op) != known.end()) h.aliases.emplace_back(alias, op);
+    return h;
+}
 
 /// Scales a channel count by the width multiplier (at least 1).
 [[nodiscard]] inline int scaled(int channels, double width) {
