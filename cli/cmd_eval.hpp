@@ -72,7 +72,7 @@ struct ProtocolState {
 
 inline void add_eval(CLI::App& app) {
     struct Options {
-        std::string metadata, images, arch, weights, out, mask_metadata, masks, shard, cost = "reference";
+        std::string metadata, images, arch, weights, out, mask_metadata, masks, shard, cost = "reference", backend = "cpu";
         std::vector<std::string> layers, methods{"cam", "gradcam", "layercam", "pcs", "dgl"};
         std::vector<std::string> protocols{"wsolevaluation"};
         std::vector<double> ious{30, 50, 70};
@@ -117,6 +117,7 @@ inline void add_eval(CLI::App& app) {
     cmd->add_option("--examples", opt->examples, "Overlay examples in report.html (first images of the shard)")
         ->capture_default_str();
     opt->pre.add(cmd);
+    add_backend_option(cmd, opt->backend);
     cmd->add_option("--out", opt->out, "Output folder")->required();
     cmd->callback([opt] {
         if (opt->mask_metadata.empty() != opt->masks.empty())
@@ -132,19 +133,17 @@ inline void add_eval(CLI::App& app) {
         io::Dataset ds = io::read_wsol_metadata(opt->metadata);
         std::optional<io::Dataset> mask_ds;
         if (!opt->mask_metadata.empty()) mask_ds = io::read_wsol_metadata(opt->mask_metadata);
-        auto model = open_model(opt->arch, std::filesystem::path(opt->weights));
+        auto runner = make_runner(opt->backend, opt->arch, opt->weights, opt->threads);
         std::vector<std::string> layers = opt->layers;
-        if (layers.empty()) layers = model.description.default_layers;
-        for (const auto& l : layers) (void)model.graph.node(l); // unknown layer: error with the valid names
+        if (layers.empty()) layers = runner->description().default_layers;
+        for (const auto& l : layers) (void)runner->node(l); // unknown layer: error with the valid names
         // CAM is defined at the CAM layer only: its run is "cam@<cam layer>".
         const bool with_cam = std::find(methods.begin(), methods.end(), Method::cam) != methods.end();
-        const std::string cam_layer = model.description.cam_layer;
-        const int cam_node = model.graph.node(cam_layer);
+        const std::string cam_layer = runner->description().cam_layer;
+        const int cam_node = runner->node(cam_layer);
         std::vector<std::string> all_layers = layers;
-        if (with_cam && std::none_of(layers.begin(), layers.end(), [&](const std::string& l) { return model.graph.node(l) == cam_node; }))
+        if (with_cam && std::none_of(layers.begin(), layers.end(), [&](const std::string& l) { return runner->node(l) == cam_node; }))
             all_layers.push_back(cam_layer);
-        nn::ExecContext ctx;
-        if (opt->threads > 0) ctx.threads = opt->threads;
 
         std::vector<std::size_t> todo;
         const std::size_t n_all = opt->limit ? std::min<std::size_t>(ds.size(), static_cast<std::size_t>(*opt->limit)) : ds.size();
@@ -167,7 +166,7 @@ inline void add_eval(CLI::App& app) {
                 p == "wsolevaluation" ? cam_thresholds(opt->interval, "--interval") : std::vector<double>{0.15};
             for (Method m : methods) {
                 for (const auto& l : all_layers)
-                    if (m != Method::cam || model.graph.node(l) == cam_node)
+                    if (m != Method::cam || runner->node(l) == cam_node)
                         st.runs.runs.emplace(std::string(name(m)) + "@" + l, LocMetrics(thresholds, opt->ious, 50.0));
             }
             states.push_back(std::move(st));
@@ -212,10 +211,9 @@ inline void add_eval(CLI::App& app) {
                 }
             }
             if (!opt->tencrop) batch = io::preprocess(imgs, opt->pre.options());
-            const auto input = to_engine(batch);
             // One forward and one backward pass for every method at every layer (CAM at the CAM layer).
             const BatchMaps bm =
-                compute_maps(model, input, all_layers, methods, TargetRule::given(gt_targets), cost, ctx, true);
+                runner->run(batch, all_layers, methods, TargetRule::given(gt_targets), cost, true);
             const Logits& logits = bm.logits;
             const int C = logits.classes();
 

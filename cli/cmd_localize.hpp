@@ -25,7 +25,8 @@ namespace dualgrad::cli {
 
 inline void add_localize(CLI::App& app) {
     struct Options {
-        std::string arch, weights, layer, method, out, target = "top1", cost = "reference", class_names_file;
+        std::string arch, weights, layer, method, out, target = "top1", cost = "reference", class_names_file,
+            backend = "cpu";
         std::vector<std::string> images;
         std::optional<double> threshold;
         std::optional<int> size;
@@ -54,6 +55,7 @@ inline void add_localize(CLI::App& app) {
     cmd->add_option("--batch", opt->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
     opt->pre.add(cmd);
+    add_backend_option(cmd, opt->backend);
     cmd->add_option("--out", opt->out, "Output folder")->required();
     cmd->callback([opt, cmd] {
         if (opt->arch.empty() != opt->weights.empty())
@@ -81,19 +83,17 @@ inline void add_localize(CLI::App& app) {
             class_names.clear();
             for (std::string line; std::getline(in, line);) class_names.push_back(line);
         }
-        auto model = open_model(arch, weights);
+        auto runner = make_runner(opt->backend, arch, weights, opt->threads);
         const std::string layer = !opt->layer.empty() ? opt->layer
                                   : bundled          ? bundled->layer
-                                                     : model.description.cam_layer;
+                                                     : runner->description().cam_layer;
         const double threshold = opt->threshold ? *opt->threshold : bundled ? bundled->threshold : 0.2;
         PreprocessCli pre = opt->pre;
         if (bundled && cmd->count("--size") == 0) pre.size = bundled->size;
-        nn::ExecContext ctx;
-        if (opt->threads > 0) ctx.threads = opt->threads;
         const auto cost = parse_cost(opt->cost, opt->alpha);
 
         std::filesystem::create_directories(opt->out);
-        nlohmann::json doc = {{"arch", arch},          {"weights", weights.string()}, {"layer", layer},
+        nlohmann::json doc = {{"arch", arch},          {"weights", weights.string()}, {"layer", layer}, {"backend", opt->backend},
                               {"method", method_name}, {"threshold", threshold},      {"input_size", pre.size},
                               {"protocol", "wsolevaluation largest contour (bicubic resize to the image, min-max)"},
                               {"images", nlohmann::json::array()}};
@@ -103,9 +103,8 @@ inline void add_localize(CLI::App& app) {
             const std::size_t count = std::min(images.size() - first, static_cast<std::size_t>(opt->batch));
             std::vector<io::Image> batch;
             for (std::size_t i = 0; i < count; ++i) batch.push_back(io::read_image(images[first + i]));
-            const auto input = to_engine(io::preprocess(batch, pre.options()));
-            const auto maps = compute_maps(model, input, {layer}, {method},
-                                           parse_target(opt->target, static_cast<std::int64_t>(count)), cost, ctx);
+            const auto maps = runner->run(io::preprocess(batch, pre.options()), {layer}, {method},
+                                          parse_target(opt->target, static_cast<std::int64_t>(count)), cost);
             const auto& per_slot = maps.maps[0][0];
             std::vector<float> probs(static_cast<std::size_t>(maps.logits.classes()));
             for (std::size_t i = 0; i < count; ++i) {

@@ -69,7 +69,7 @@ inline TargetRule parse_target(const std::string& text, std::int64_t samples) {
 
 inline void add_maps(CLI::App& app) {
     struct Options {
-        std::string arch, weights, input, out, target = "top1", cost = "reference";
+        std::string arch, weights, input, out, target = "top1", cost = "reference", backend = "cpu";
         std::vector<std::string> layers, methods;
         float alpha = 10.0f;
         int threads = 0;
@@ -92,6 +92,7 @@ inline void add_maps(CLI::App& app) {
     cmd->add_option("--cost", opt->cost, "DGL cost: reference (p - alpha e_c) or xent (alpha (p - e_c))")->capture_default_str();
     cmd->add_option("--alpha", opt->alpha, "DGL's alpha")->capture_default_str();
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
+    add_backend_option(cmd, opt->backend);
     cmd->add_option("--out", opt->out, "Output prefix")->required();
     cmd->callback([opt] {
         const auto methods = parse_methods(opt->methods);
@@ -104,12 +105,11 @@ inline void add_maps(CLI::App& app) {
         for (std::size_t i = 0; i < values.size(); ++i)
             if (!std::isfinite(values[i]))
                 detail::raise<value_error>(opt->input, ": non-finite value at flat index ", i);
-        auto model = open_model(opt->arch, std::filesystem::path(opt->weights));
-        nn::ExecContext ctx;
-        if (opt->threads > 0) ctx.threads = opt->threads;
-        const auto input = EigenBackend::from_host({s[0], s[1], s[2], s[3]}, values);
-        const auto result =
-            compute_maps(model, input, opt->layers, methods, parse_target(opt->target, s[0]), cost, ctx);
+        auto runner = make_runner(opt->backend, opt->arch, opt->weights, opt->threads);
+        io::NchwTensor input;
+        input.shape = {s[0], s[1], s[2], s[3]};
+        input.values = values;
+        const auto result = runner->run(input, opt->layers, methods, parse_target(opt->target, s[0]), cost);
         const std::int64_t N = result.targets.samples(), T = result.targets.slots();
         io::write_npy(opt->out + ".logits.npy", std::vector<float>(result.logits.values().begin(), result.logits.values().end()),
                       {N, std::int64_t{result.logits.classes()}});
@@ -131,8 +131,10 @@ inline void add_maps(CLI::App& app) {
                 const std::string name = opt->out + (methods.size() > 1 ? "." + std::string(dualgrad::name(methods[m])) : "") +
                                          "." + layer_file_name(opt->layers[l]) + ".npy";
                 io::write_npy(name, out, {N, T, std::int64_t{h}, std::int64_t{w}});
-                std::printf("%s: [%lld, %lld, %d, %d]\n", name.c_str(), static_cast<long long>(N),
-                            static_cast<long long>(T), h, w);
+                double sum = 0;
+                for (float v : out) sum += std::abs(v);
+                std::printf("%s: [%lld, %lld, %d, %d], sum |v| %.4g\n", name.c_str(), static_cast<long long>(N),
+                            static_cast<long long>(T), h, w, sum);
             }
     });
 }

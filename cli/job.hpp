@@ -3,6 +3,7 @@
 // CPU-engine model for a batch, then the maps of every requested method at every requested layer.
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 #include <dualgrad/core/score_maps.hpp>
 #include <dualgrad/io/image.hpp>
 #include <dualgrad/models/cpu_model.hpp>
+
+#include "common.hpp"
 
 namespace dualgrad::cli {
 
@@ -48,13 +51,15 @@ struct BatchMaps {
     std::vector<std::vector<std::vector<std::vector<ScoreMap>>>> maps;
 };
 
-/// Runs `model` once on `input` for all `layers` and `methods` (the gradients are computed only
-/// if a method needs them; CAM uses the model's head). CAM exists at the model's CAM layer only:
+/// Runs `source` once on `input` for all `layers` and `methods` (the gradients are computed only
+/// if a method needs them; CAM uses `head`). CAM exists at the CAM layer only (`is_cam_layer`):
 /// elsewhere it is an error, or (`skip_cam_elsewhere`) an empty entry.
-inline BatchMaps compute_maps(models::CpuModel& model, const nn::Tensor& input, const std::vector<std::string>& layers,
-                              const std::vector<Method>& methods, const TargetRule& targets, const AnyCost& cost,
-                              const nn::ExecContext& ctx = {}, bool skip_cam_elsewhere = false) {
-    using B = EigenBackend;
+template <class Source, class IsCamLayer>
+BatchMaps compute_maps_with(Source& source, const typename Source::input_type& input,
+                            const std::vector<std::string>& layers, const std::vector<Method>& methods,
+                            const TargetRule& targets, const AnyCost& cost, const FcHead* head,
+                            const std::string& cam_layer, IsCamLayer&& is_cam_layer, bool skip_cam_elsewhere) {
+    using B = typename Source::backend;
     bool need_grad = false;
     for (Method m : methods) need_grad = need_grad || needs_gradients(m);
     return std::visit(
@@ -62,19 +67,18 @@ inline BatchMaps compute_maps(models::CpuModel& model, const nn::Tensor& input, 
             using Cost = std::decay_t<decltype(c)>;
             GradientRequest request = request_for(layers, targets, c);
             request.class_vjps = need_grad;
-            const auto result = model.graph.gradients(input, request, ctx);
+            const auto result = source.gradients(input, request);
             BatchMaps out{result.logits, result.targets, {}};
             MapOptions<Cost> opts{c, std::nullopt};
-            const bool has_cam = std::find(methods.begin(), methods.end(), Method::cam) != methods.end();
-            if (has_cam) opts.fc = model.cam_head();
+            if (head) opts.fc = *head;
             for (Method m : methods) {
                 auto& per_layer = out.maps.emplace_back();
                 for (std::size_t l = 0; l < layers.size(); ++l) {
                     auto& per_slot = per_layer.emplace_back();
-                    if (m == Method::cam && model.graph.node(layers[l]) != model.graph.node(model.description.cam_layer)) {
+                    if (m == Method::cam && !is_cam_layer(layers[l])) {
                         if (!skip_cam_elsewhere)
-                            detail::raise<value_error>("method 'cam' is defined at the CAM layer '",
-                                                       model.description.cam_layer, "' only, not at '", layers[l], "'");
+                            detail::raise<value_error>("method 'cam' is defined at the CAM layer '", cam_layer,
+                                                       "' only, not at '", layers[l], "'");
                         continue; // left empty
                     }
                     const auto maps = class_maps<B, Cost>(m, result.layers[l], &result.targets, opts);
@@ -86,9 +90,77 @@ inline BatchMaps compute_maps(models::CpuModel& model, const nn::Tensor& input, 
         cost);
 }
 
-/// `NchwTensor` (the io headers' plain batch) -> the CPU engine's tensor.
-inline nn::Tensor to_engine(const io::NchwTensor& x) {
-    return EigenBackend::from_host({x.shape[0], x.shape[1], x.shape[2], x.shape[3]}, x.values);
+/// A loaded model on one engine: `--backend cpu` (the CPU engine) or `--backend torch` (LibTorch,
+/// when the CLI was built with it; cli/torch_runner.cpp).
+class MapRunner {
+public:
+    virtual ~MapRunner() = default;
+    [[nodiscard]] virtual const models::ModelDescription& description() const = 0;
+    /// The node of a layer name; an unknown name is an error listing the valid ones.
+    [[nodiscard]] virtual int node(const std::string& layer) const = 0;
+    [[nodiscard]] virtual BatchMaps run(const io::NchwTensor& input, const std::vector<std::string>& layers,
+                                        const std::vector<Method>& methods, const TargetRule& targets,
+                                        const AnyCost& cost, bool skip_cam_elsewhere = false) = 0;
+};
+
+class CpuRunner final : public MapRunner {
+public:
+    CpuRunner(models::CpuModel model, int threads) : model_(std::move(model)) {
+        if (threads > 0) ctx_.threads = threads;
+    }
+    const models::ModelDescription& description() const override { return model_.description; }
+    int node(const std::string& layer) const override { return model_.graph.node(layer); }
+    BatchMaps run(const io::NchwTensor& x, const std::vector<std::string>& layers, const std::vector<Method>& methods,
+                  const TargetRule& targets, const AnyCost& cost, bool skip_cam_elsewhere) override {
+        struct Source {
+            using backend = EigenBackend;
+            using input_type = nn::Tensor;
+            CpuRunner& r;
+            GradientResult<EigenBackend> gradients(const nn::Tensor& in, const GradientRequest& req) const {
+                return r.model_.graph.gradients(in, req, r.ctx_);
+            }
+        } source{*this};
+        const bool cam = std::find(methods.begin(), methods.end(), Method::cam) != methods.end();
+        const std::optional<FcHead> head = cam ? std::optional<FcHead>(model_.cam_head()) : std::nullopt;
+        const int cam_node = model_.graph.node(model_.description.cam_layer);
+        return compute_maps_with(
+            source, EigenBackend::from_host({x.shape[0], x.shape[1], x.shape[2], x.shape[3]}, x.values), layers, methods,
+            targets, cost, head ? &*head : nullptr, model_.description.cam_layer,
+            [&](const std::string& l) { return model_.graph.node(l) == cam_node; }, skip_cam_elsewhere);
+    }
+
+private:
+    models::CpuModel model_;
+    nn::ExecContext ctx_;
+};
+
+#ifdef DUALGRAD_CLI_WITH_TORCH
+/// Defined in cli/torch_runner.cpp (the CLI's one LibTorch translation unit).
+std::unique_ptr<MapRunner> make_torch_runner(const std::string& arch, const std::filesystem::path& weights, int threads);
+#endif
+
+/// The model of `arch` from `weights` on `backend` ("cpu" or "torch").
+inline std::unique_ptr<MapRunner> make_runner(const std::string& backend, const std::string& arch,
+                                              const std::filesystem::path& weights, int threads) {
+    if (backend == "cpu") return std::make_unique<CpuRunner>(open_model(arch, weights), threads);
+    if (backend == "torch") {
+#ifdef DUALGRAD_CLI_WITH_TORCH
+        if (!std::filesystem::exists(weights))
+            detail::raise<io_error>("weights file '", weights.string(), "' does not exist");
+        return make_torch_runner(arch, weights, threads);
+#else
+        detail::raise<value_error>("--backend torch: this dualgrad was built without LibTorch (install libtorch-dev "
+                                   "and reconfigure)");
+#endif
+    }
+    detail::raise<value_error>("--backend: unknown backend '", backend, "'; valid: cpu, torch");
+}
+
+/// `--backend` on a subcommand.
+inline void add_backend_option(CLI::App* cmd, std::string& backend) {
+    cmd->add_option("--backend", backend,
+                    "Engine: cpu (dualgrad's CPU engine) or torch (LibTorch, when the CLI was built with it)")
+        ->capture_default_str();
 }
 
 /// Preprocessing options shared by `localize` and `eval`.

@@ -82,3 +82,17 @@ if(DUALGRAD_CHROMIUM)
 else()
     message(STATUS "dualgrad: chromium not found, cli.eval_report_renders is skipped")
 endif()
+
+# --backend torch: the same maps on LibTorch (same sums of |v| to 4 significant digits as the CPU
+# engine; the tests below print them), and a clear error where the CLI has no LibTorch.
+if(TARGET dualgrad::torch)
+    dualgrad_cli_test(maps_torch 0 "t1\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\], sum \\|v\\| 0\\.05609"
+                      "maps --backend torch --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target topk:2 --out ${_work}/t1")
+    dualgrad_cli_test(maps_cpu_same_sum 0 "c1\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\], sum \\|v\\| 0\\.05609"
+                      "maps --backend cpu --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target topk:2 --out ${_work}/c1")
+else()
+    dualgrad_cli_test(maps_torch_missing 1 "built without LibTorch"
+                      "maps --backend torch --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --out ${_work}/bad")
+endif()
+dualgrad_cli_test(maps_unknown_backend 1 "unknown backend 'gpu'; valid: cpu, torch"
+                  "maps --backend gpu --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --out ${_work}/bad")
