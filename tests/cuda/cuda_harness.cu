@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <dualgrad/cuda/dgl.cuh>
+#include <dualgrad/cuda/register.cuh>
 
 namespace dgcuda {
 
@@ -47,6 +48,14 @@ std::vector<float> dgl_map(const std::vector<float>& S, const std::vector<float>
 int invalid_argument_code() {
     return static_cast<int>(dualgrad::cuda::dgl_map(nullptr, nullptr, nullptr, 1, 1, 1,
                                                     dualgrad::cuda::CostInput::none, 1, 0, nullptr, nullptr));
+}
+
+
+bool register_fused() {
+    dualgrad::cuda::register_fused_kernels();
+    const auto& k = dualgrad::cuda::fused_kernels();
+    return k.dgl == &dualgrad::cuda::detail::fused_dgl_entry && k.workspace_bytes && k.device_type == 1 &&
+           k.workspace_bytes(2, 10) == dualgrad::cuda::dgl_workspace_bytes(2, 10);
 }
 
 } // namespace dgcuda

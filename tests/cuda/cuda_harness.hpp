@@ -16,4 +16,8 @@ std::vector<float> dgl_map(const std::vector<float>& S, const std::vector<float>
 /// The error code dgl_map returns for invalid arguments (null input, zero size).
 int invalid_argument_code();
 
+/// dualgrad/cuda/register.cuh: registers the fused kernel for TorchBackend; true if the registry
+/// then holds it.
+bool register_fused();
+
 } // namespace dgcuda

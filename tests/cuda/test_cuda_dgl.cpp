@@ -37,6 +37,10 @@ TEST_CASE("The CUDA kernel rejects invalid arguments", "[cuda]") {
     REQUIRE(dgcuda::invalid_argument_code() == 1); // cudaErrorInvalidValue
 }
 
+TEST_CASE("register.cuh fills the fused-kernel registry TorchBackend reads", "[cuda]") {
+    REQUIRE(dgcuda::register_fused());
+}
+
 int main(int argc, char** argv) {
     if (const auto why = dgcuda::device_problem(); !why.empty()) {
         std::printf("skipped: the CUDA tests need a GPU (%s)\n", why.c_str());

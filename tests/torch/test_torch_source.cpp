@@ -522,3 +522,67 @@ TEST_CASE("TorchModel: CUDA requested where LibTorch has none is a clear error",
         REQUIRE_THROWS_WITH(models::TorchModel(models::describe("resnet50", {}), at::Device(at::kCUDA, 0)),
                             Catch::Contains("requested, but this LibTorch build has no CUDA support"));
 }
+
+// --- The fused-kernel bridge (cuda/config.hpp): TorchBackend calls a registered one-pass kernel --
+// On this machine the registered "kernel" is a CPU stand-in taking CPU tensors (device type 0):
+// the real one (dualgrad/cuda/register.cuh) takes CUDA tensors and is tested in tests/cuda.
+namespace {
+
+struct FormCost {
+    float u = 1.0f, v = -10.0f;
+    [[nodiscard]] CotangentForm form() const noexcept { return {u, v}; }
+    void cotangent(std::span<const float> logits, int c, std::span<float> out) const {
+        dualgrad::detail::linear_cotangent(*this, logits, c, out);
+    }
+};
+
+bool fake_writes_nan = false;
+
+int fake_fused_dgl(const float* S, const float* G, const float* X, int N, int K, int HW, int mode, float u, float v,
+                   void* workspace, float* out, void*) {
+    if (!workspace) return 11;
+    const Shape4 s{N, K, HW, 1};
+    const auto n = static_cast<std::size_t>(s.count());
+    const auto St = EB::from_host(s, {S, n}), Gt = EB::from_host(s, {G, n}), Xt = EB::from_host(s, {X, n});
+    const auto map = mode == 0 ? EnhancedMapper<EB, FormCost>(FormCost{u, v})(St, Gt, Xt)
+                               : EnhancedMapper<EB, FormCost>{}.from_cost_gradient(St, Gt, Xt);
+    const auto h = EB::to_host(map);
+    for (std::size_t i = 0; i < h.size(); ++i) out[i] = fake_writes_nan ? std::nanf("") : h[i];
+    return 0;
+}
+
+struct FakeKernelScope {
+    FakeKernelScope() {
+        auto& k = cuda::fused_kernels();
+        k.dgl = &fake_fused_dgl;
+        k.workspace_bytes = [](int N, int HW) { return static_cast<std::size_t>(N) * HW * 12 + 32 * N; };
+        k.device_type = static_cast<int>(at::DeviceType::CPU);
+        k.calls = 0;
+    }
+    ~FakeKernelScope() { cuda::fused_kernels() = {}; }
+};
+
+} // namespace
+
+TEST_CASE("TorchBackend hands DGL to a registered fused kernel, and falls back on a bad result", "[torch][fused]") {
+    const MapCase c = random_case({2, 6, 5, 4}, 77);
+    const auto S = TB::from_host(c.s, c.S), G = TB::from_host(c.s, c.G), P = TB::from_host(c.s, c.P),
+               C = TB::from_host(c.s, c.C);
+    const auto two_pass = host(EnhancedMapper<TB>{}(S, G, P));
+    const auto two_pass_cost = host(EnhancedMapper<TB>{}.from_cost_gradient(S, G, C));
+    REQUIRE(cuda::fused_kernels().dgl == nullptr);
+    {
+        FakeKernelScope scope;
+        require_close(host(EnhancedMapper<TB>{}(S, G, P)), two_pass, 1e-5, "fused, J^T p");
+        require_close(host(EnhancedMapper<TB>{}.from_cost_gradient(S, G, C)), two_pass_cost, 1e-5, "fused, cost gradient");
+        REQUIRE(cuda::fused_kernels().calls == 2);
+        // A non-finite fused result goes back to the checked two-pass path.
+        fake_writes_nan = true;
+        require_close(host(EnhancedMapper<TB>{}(S, G, P)), two_pass, 1e-5, "fallback");
+        auto bad = c.S;
+        bad[3] = std::nanf("");
+        REQUIRE_THROWS_WITH(EnhancedMapper<TB>{}(TB::from_host(c.s, bad), G, P), Catch::Contains("NaN or Inf"));
+        fake_writes_nan = false;
+    }
+    REQUIRE(cuda::fused_kernels().dgl == nullptr);
+}

@@ -11,6 +11,7 @@
 ///     auto map = dualgrad::PixelClassSelector<dualgrad::TorchBackend>{}(S, G);
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include <ATen/ATen.h>
 
 #include "dualgrad/backend/concepts.hpp"
+#include "dualgrad/cuda/config.hpp"
 #include "dualgrad/error.hpp"
 
 namespace dualgrad {
@@ -150,6 +152,32 @@ struct TorchBackend {
         if (st == at::kHalf || st == at::kBFloat16 || st == at::kDouble) return t.to(at::kFloat);
         detail::raise<value_error>("TorchBackend: ", what, " has dtype ", c10::toString(st),
                                    "; expected a floating-point tensor (float, half, bfloat16 or double)");
+    }
+
+    /// The DGL map in one fused pass, when a fused kernel is registered for the tensors' device
+    /// (`cuda::fused_kernels()`, filled by dualgrad/cuda/register.cuh); otherwise, or when the
+    /// result is not finite (the checked two-pass path then names the bad input), `nullopt`.
+    /// mode 0: X = J^T p with cotangent form (u, v); 1: X = the cost gradient.
+    [[nodiscard]] static std::optional<tensor> fused_dgl(const tensor& S, const tensor& G, const tensor& X, int mode,
+                                                         float u, float v) {
+        auto& k = cuda::fused_kernels();
+        if (!k.dgl || !k.workspace_bytes || static_cast<int>(S.device().type()) != k.device_type) return std::nullopt;
+        const Shape4 s = shape(S);
+        if (shape(G) != s || shape(X) != s || G.device() != S.device() || X.device() != S.device() || s.count() == 0)
+            return std::nullopt; // the checked path reports it
+        const auto Sf = as_float(S, "activations S").contiguous();
+        const auto Gf = as_float(G, "gradient dl_c/dS").contiguous();
+        const auto Xf = as_float(X, "second gradient").contiguous();
+        const int N = static_cast<int>(s.n), K = static_cast<int>(s.c), HW = static_cast<int>(s.plane());
+        auto workspace = at::empty({static_cast<std::int64_t>(k.workspace_bytes(N, HW))},
+                                   at::TensorOptions().dtype(at::kByte).device(S.device()));
+        auto out = at::empty({s.n, 1, s.h, s.w}, at::TensorOptions().dtype(at::kFloat).device(S.device()));
+        const int err = k.dgl(Sf.data_ptr<float>(), Gf.data_ptr<float>(), Xf.data_ptr<float>(), N, K, HW, mode, u, v,
+                              workspace.data_ptr(), out.data_ptr<float>(), nullptr);
+        if (err != 0) detail::raise<value_error>("TorchBackend: the fused DGL kernel failed with error code ", err);
+        ++k.calls;
+        if (!at::isfinite(out).all().item<bool>()) return std::nullopt;
+        return out;
     }
 
     /// Throws `value_error` unless `a` and `b` are on the same device.
