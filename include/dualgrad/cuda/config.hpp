@@ -19,7 +19,7 @@ inline constexpr bool built_with_cuda = false;
 /// Throws `value_error` naming `what` when dualgrad was built without its CUDA kernels.
 inline void require_cuda_build(std::string_view what) {
     if (!built_with_cuda)
-        detail::raise<value_error>(what, " needs CUDA, but this build of dualgrad has no CUDA kernels: "
+        dualgrad::detail::raise<value_error>(what, " needs CUDA, but this build of dualgrad has no CUDA kernels: "
                                          "configure with -DDUALGRAD_WITH_CUDA=ON and link dualgrad::cuda");
 }
 
