@@ -287,18 +287,7 @@ inline void add_score(CLI::App& app) {
         j["largest_contour"] = score_detail::box_section(largest_per_iou);
         j["multi_contour"] = score_detail::box_section(metrics.max_box_acc_v2());
         j["loc"] = nullptr;
-        if (r.loc) {
-            const auto best = r.loc->best_by_gt_known();
-            j["loc"] = {{"best_threshold", best.threshold},
-                        {"top1_loc", best.top1_loc},
-                        {"top5_loc", best.top5_loc},
-                        {"gt_known_loc", best.gt_known_loc},
-                        {"top1_loc_error", best.top1_loc_error()},
-                        {"top5_loc_error", best.top5_loc_error()},
-                        {"gt_known_loc_error", best.gt_known_loc_error()},
-                        {"top1_cls", r.loc->top1_cls},
-                        {"top5_cls", r.loc->top5_cls}};
-        }
+        if (r.loc) j["loc"] = loc_result_json(*r.loc);
         j["PxAP"] = r.pxap ? nlohmann::json(r.pxap->pxap) : nlohmann::json(nullptr);
         j["metrics"] = metrics_to_json(metrics);
         const std::string text = j.dump(1) + "\n";

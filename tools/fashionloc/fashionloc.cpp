@@ -41,24 +41,10 @@ void write_split(const std::filesystem::path& root, const dualgrad::io::FashionM
     std::vector<FashionLocSample> samples(static_cast<std::size_t>(block));
     for (int first = 0; first < count; first += block) {
         const int n = std::min(block, count - first);
-        std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
-        const auto work = [&](int t) {
-            try {
-                for (int i = t; i < n; i += threads) {
-                    auto& s = samples[static_cast<std::size_t>(i)];
-                    s = dualgrad::datasets::generate(source, first + i, config);
-                    writer.write_files(s, first + i);
-                }
-            } catch (...) {
-                errors[static_cast<std::size_t>(t)] = std::current_exception();
-            }
-        };
-        std::vector<std::thread> pool;
-        for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-        work(0);
-        for (auto& th : pool) th.join();
-        for (const auto& e : errors)
-            if (e) std::rethrow_exception(e);
+        dualgrad::datasets::generate_parallel(source, first, n, config, threads, [&](FashionLocSample s, int index) {
+            writer.write_files(s, index);
+            samples[static_cast<std::size_t>(index - first)] = std::move(s);
+        });
         for (int i = 0; i < n; ++i) writer.append(samples[static_cast<std::size_t>(i)], first + i);
     }
     writer.close();

@@ -70,24 +70,10 @@ std::pair<at::Tensor, at::Tensor> make_split(const dualgrad::io::FashionMnist& s
     auto labels = at::empty({count}, at::kLong);
     std::uint8_t* img = images.data_ptr<std::uint8_t>();
     std::int64_t* lab = labels.data_ptr<std::int64_t>();
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
-    auto work = [&](int t) {
-        try {
-            for (int i = t; i < count; i += threads) {
-                const auto s = dualgrad::datasets::generate(source, i, cfg);
-                std::copy(s.image.pixels.begin(), s.image.pixels.end(), img + static_cast<std::ptrdiff_t>(i) * P * P * 3);
-                lab[i] = s.label;
-            }
-        } catch (...) {
-            errors[static_cast<std::size_t>(t)] = std::current_exception();
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
-    for (const auto& e : errors)
-        if (e) std::rethrow_exception(e);
+    dualgrad::datasets::generate_parallel(source, 0, count, cfg, threads, [&](dualgrad::datasets::FashionLocSample s, int i) {
+        std::copy(s.image.pixels.begin(), s.image.pixels.end(), img + static_cast<std::ptrdiff_t>(i) * P * P * 3);
+        lab[i] = s.label;
+    });
     return {images.permute({0, 3, 1, 2}).contiguous(), labels};
 }
 

@@ -52,6 +52,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -59,6 +60,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -484,6 +486,31 @@ private:
     out.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) out.push_back(generate(source, first + i, config));
     return out;
+}
+
+/// Generates samples [first, first + count) on `threads` threads (thread t takes every
+/// threads-th sample) and calls `fn(std::move(sample), index)` for each from its worker thread:
+/// `fn` must only touch data of its own sample. The first exception of any worker is rethrown
+/// after all have stopped. The samples do not depend on `threads`.
+template <class Fn>
+void generate_parallel(const io::FashionMnist& source, int first, int count, const FashionLocConfig& config,
+                       int threads, Fn&& fn) {
+    if (count < 0) dualgrad::detail::raise<value_error>("FashionLoc: negative sample count ", count);
+    threads = std::max(1, std::min(threads, std::max(count, 1)));
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
+    const auto work = [&](int t) {
+        try {
+            for (int i = t; i < count; i += threads) fn(generate(source, first + i, config), first + i);
+        } catch (...) {
+            errors[static_cast<std::size_t>(t)] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
 }
 
 

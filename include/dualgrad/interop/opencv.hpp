@@ -114,36 +114,43 @@ void copy_rows(const cv::Mat& m, T* dst) {
     return m;
 }
 
+namespace detail {
+/// A single-channel Mat of `type` as a `Map2D<T>` (a copy).
+template <class T>
+[[nodiscard]] Map2D<T> map_from_mat(const cv::Mat& m, int type, const char* who, const char* accepted) {
+    require_mat(m, type, who, accepted);
+    Map2D<T> out(m.rows, m.cols);
+    copy_rows(m, out.data());
+    return out;
+}
+/// A `Map2D<T>` as a single-channel Mat of `type` (a copy); an empty map is a `shape_error`.
+template <class T>
+[[nodiscard]] cv::Mat mat_from_map(const Map2D<T>& map, int type, const char* who) {
+    if (map.empty()) dualgrad::detail::raise<shape_error>(who, ": the map is empty");
+    cv::Mat m(map.height(), map.width(), type);
+    std::memcpy(m.data, map.data(), map.size() * sizeof(T));
+    return m;
+}
+} // namespace detail
+
 /// A 32FC1 Mat as a `ScoreMap` (convert other depths first, e.g. `m.convertTo(f, CV_32F)`).
 [[nodiscard]] inline ScoreMap score_map_from_mat(const cv::Mat& m) {
-    detail::require_mat(m, CV_32FC1, "interop::score_map_from_mat", "CV_32FC1");
-    ScoreMap out(m.rows, m.cols);
-    detail::copy_rows(m, out.data());
-    return out;
+    return detail::map_from_mat<float>(m, CV_32FC1, "interop::score_map_from_mat", "CV_32FC1");
 }
 
 /// A `ScoreMap` as a 32FC1 Mat (a copy). An empty map is a `shape_error`.
 [[nodiscard]] inline cv::Mat mat_from_score_map(const ScoreMap& map) {
-    if (map.empty()) dualgrad::detail::raise<shape_error>("interop::mat_from_score_map: the score map is empty");
-    cv::Mat m(map.height(), map.width(), CV_32FC1);
-    std::memcpy(m.data, map.data(), map.size() * sizeof(float));
-    return m;
+    return detail::mat_from_map(map, CV_32FC1, "interop::mat_from_score_map");
 }
 
 /// An 8UC1 Mat as a `Mask`.
 [[nodiscard]] inline Mask mask_from_mat(const cv::Mat& m) {
-    detail::require_mat(m, CV_8UC1, "interop::mask_from_mat", "CV_8UC1");
-    Mask out(m.rows, m.cols);
-    detail::copy_rows(m, out.data());
-    return out;
+    return detail::map_from_mat<std::uint8_t>(m, CV_8UC1, "interop::mask_from_mat", "CV_8UC1");
 }
 
 /// A `Mask` as an 8UC1 Mat (a copy). An empty mask is a `shape_error`.
 [[nodiscard]] inline cv::Mat mat_from_mask(const Mask& mask) {
-    if (mask.empty()) dualgrad::detail::raise<shape_error>("interop::mat_from_mask: the mask is empty");
-    cv::Mat m(mask.height(), mask.width(), CV_8UC1);
-    std::memcpy(m.data, mask.data(), mask.size());
-    return m;
+    return detail::mat_from_map(mask, CV_8UC1, "interop::mat_from_mask");
 }
 
 /// The `cv::Rect` covering the pixels of the pixel-inclusive `b`: width `x1 - x0 + 1`, height

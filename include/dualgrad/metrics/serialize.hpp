@@ -49,6 +49,21 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
 
 } // namespace detail
 
+/// Top-1 / top-5 / GT-known localization (accuracies and errors, percent) at the threshold of
+/// best GT-known accuracy, and classification accuracy.
+[[nodiscard]] inline nlohmann::json loc_result_json(const LocAccuracyResult& r) {
+    const auto best = r.best_by_gt_known();
+    return {{"best_threshold", best.threshold},
+            {"top1_loc", best.top1_loc},
+            {"top5_loc", best.top5_loc},
+            {"gt_known_loc", best.gt_known_loc},
+            {"top1_loc_error", best.top1_loc_error()},
+            {"top5_loc_error", best.top5_loc_error()},
+            {"gt_known_loc_error", best.gt_known_loc_error()},
+            {"top1_cls", r.top1_cls},
+            {"top5_cls", r.top5_cls}};
+}
+
 /// The counts and the results of `m` as JSON.
 [[nodiscard]] inline nlohmann::json metrics_to_json(const LocMetrics& m) {
     const auto& loc = m.loc_accuracy();
@@ -70,17 +85,7 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
     nlohmann::json results = {{"max_box_acc", detail::box_accuracy_result(m.max_box_acc())},
                               {"max_box_acc_v2", detail::box_accuracy_result(m.max_box_acc_v2())}};
     if (loc.num_images() > 0) {
-        const auto r = loc.result();
-        const auto best = r.best_by_gt_known();
-        results["loc"] = {{"best_threshold", best.threshold},
-                          {"top1_loc", best.top1_loc},
-                          {"top5_loc", best.top5_loc},
-                          {"gt_known_loc", best.gt_known_loc},
-                          {"top1_loc_error", best.top1_loc_error()},
-                          {"top5_loc_error", best.top5_loc_error()},
-                          {"gt_known_loc_error", best.gt_known_loc_error()},
-                          {"top1_cls", r.top1_cls},
-                          {"top5_cls", r.top5_cls}};
+        results["loc"] = loc_result_json(loc.result());
     }
     if (px.num_images() > 0) results["pxap"] = px.result().pxap;
     return {{"counts", counts}, {"results", results}};
