@@ -26,7 +26,7 @@ namespace dualgrad::cli {
 inline void add_localize(CLI::App& app) {
     struct Options {
         std::string arch, weights, layer, method, out, target = "top1", cost = "reference", class_names_file,
-            backend = "cpu";
+            backend = "cpu", montage;
         std::vector<std::string> images;
         std::optional<double> threshold;
         std::optional<int> size;
@@ -52,6 +52,7 @@ inline void add_localize(CLI::App& app) {
     cmd->add_option("--cost", opt->cost, "DGL cost: reference or xent")->capture_default_str();
     cmd->add_option("--alpha", opt->alpha, "DGL's alpha")->capture_default_str();
     cmd->add_option("--class-names", opt->class_names_file, "Text file with one class name per line");
+    cmd->add_option("--montage", opt->montage, "Also write all overlays side by side (4 per row) to this PNG");
     cmd->add_option("--batch", opt->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
     opt->pre.add(cmd);
@@ -99,6 +100,7 @@ inline void add_localize(CLI::App& app) {
                               {"images", nlohmann::json::array()}};
         BoxExtractor<WsolLargestContour> extractor(WsolLargestContour{0.01, {threshold}});
         std::set<std::string> used_names;
+        std::vector<io::Image> overlays;
         for (std::size_t first = 0; first < images.size(); first += static_cast<std::size_t>(opt->batch)) {
             const std::size_t count = std::min(images.size() - first, static_cast<std::size_t>(opt->batch));
             std::vector<io::Image> batch;
@@ -132,7 +134,8 @@ inline void add_localize(CLI::App& app) {
                 std::string stem = std::filesystem::path(images[first + i]).stem().string();
                 std::string name = stem + ".png";
                 for (int k = 2; !used_names.insert(name).second; ++k) name = stem + "_" + std::to_string(k) + ".png";
-                io::write_png(std::filesystem::path(opt->out) / name, io::heatmap_overlay(img, *first_map, first_box));
+                overlays.push_back(io::heatmap_overlay(img, *first_map, first_box));
+                io::write_png(std::filesystem::path(opt->out) / name, overlays.back());
                 entry["overlay"] = name;
                 const auto& o0 = entry["objects"][0];
                 std::printf("%s: class %d%s (p = %.3f), box (%d, %d, %d, %d) -> %s\n", images[first + i].c_str(),
@@ -144,6 +147,7 @@ inline void add_localize(CLI::App& app) {
             }
         }
         std::ofstream(std::filesystem::path(opt->out) / "boxes.json") << doc.dump(1) << "\n";
+        if (!opt->montage.empty()) io::write_png(opt->montage, io::tile_images(overlays));
         std::printf("wrote %s\n", (std::filesystem::path(opt->out) / "boxes.json").c_str());
     });
 }

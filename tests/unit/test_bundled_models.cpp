@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 TEST_CASE("Bundled models reproduce their recorded FashionLoc test accuracy", "[bundled][fashionloc]") {
     const fs::path dir = fs::path(DUALGRAD_FIXTURES_DIR) / ".." / ".." / "models" / "fashionloc";
     std::ifstream in(dir / "models.json");
+    INFO("reading " << (dir / "models.json") << " (written by tools/train/record_models.sh)");
     REQUIRE(in.good());
     const auto manifest = nlohmann::json::parse(in);
     const fs::path fm(dualgrad::io::fashion_mnist_default_dir);

@@ -680,23 +680,12 @@ inline void write_wsol_layout(const std::filesystem::path& root, std::string spl
 [[nodiscard]] inline io::Image preview_grid(std::span<const FashionLocSample> samples, int columns = 4, int gap = 4,
                                             std::array<std::uint8_t, 3> color = {255, 0, 0}) {
     if (samples.empty()) dualgrad::detail::raise<value_error>("preview_grid: no samples");
-    if (columns < 1 || gap < 0)
-        dualgrad::detail::raise<value_error>("preview_grid: columns ", columns, " and gap ", gap, " are invalid");
-    const int P = samples[0].image.height;
-    const int n = static_cast<int>(samples.size());
-    const int cols = std::min(columns, n), rows = (n + cols - 1) / cols;
-    io::Image grid(rows * P + (rows - 1) * gap, cols * P + (cols - 1) * gap, 3, 255);
-    for (int i = 0; i < n; ++i) {
-        io::Image tile = samples[static_cast<std::size_t>(i)].image;
-        if (tile.height != P || tile.width != P || tile.channels != 3)
-            dualgrad::detail::raise<shape_error>("preview_grid: sample ", i, " is not a ", P, "x", P, " RGB image");
-        io::draw_box(tile, samples[static_cast<std::size_t>(i)].box, color, 1);
-        const int top = (i / cols) * (P + gap), left = (i % cols) * (P + gap);
-        for (int y = 0; y < P; ++y)
-            for (int x = 0; x < P; ++x)
-                for (int c = 0; c < 3; ++c) grid(top + y, left + x, c) = tile(y, x, c);
+    std::vector<io::Image> tiles;
+    for (const auto& s : samples) {
+        tiles.push_back(s.image);
+        io::draw_box(tiles.back(), s.box, color, 1);
     }
-    return grid;
+    return io::tile_images(tiles, columns, gap);
 }
 
 } // namespace dualgrad::datasets

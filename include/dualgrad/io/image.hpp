@@ -514,6 +514,32 @@ struct TenCrop {
     return rgb;
 }
 
+/// RGB images side by side in a grid, `columns` per row, `gap` white pixels between cells; each
+/// cell is as large as the largest image, images sit at its top-left corner.
+[[nodiscard]] inline Image tile_images(std::span<const Image> images, int columns = 4, int gap = 4) {
+    if (images.empty()) dualgrad::detail::raise<value_error>("tile_images: no images");
+    if (columns < 1 || gap < 0)
+        dualgrad::detail::raise<value_error>("tile_images: columns ", columns, " and gap ", gap, " are invalid");
+    int H = 0, W = 0;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        if (images[i].channels != 3 || images[i].empty())
+            dualgrad::detail::raise<shape_error>("tile_images: image ", i, " is not a non-empty RGB image");
+        H = std::max(H, images[i].height);
+        W = std::max(W, images[i].width);
+    }
+    const int n = static_cast<int>(images.size());
+    const int cols = std::min(columns, n), rows = (n + cols - 1) / cols;
+    Image grid(rows * H + (rows - 1) * gap, cols * W + (cols - 1) * gap, 3, 255);
+    for (int i = 0; i < n; ++i) {
+        const Image& tile = images[static_cast<std::size_t>(i)];
+        const int top = (i / cols) * (H + gap), left = (i % cols) * (W + gap);
+        for (int y = 0; y < tile.height; ++y)
+            for (int x = 0; x < tile.width; ++x)
+                for (int c = 0; c < 3; ++c) grid(top + y, left + x, c) = tile(y, x, c);
+    }
+    return grid;
+}
+
 /// How `heatmap_overlay` draws.
 struct OverlayOptions {
     float alpha = 0.5f;                                ///< weight of the heatmap in the blend
