@@ -69,7 +69,9 @@ struct GradientRequest {
 /// The request a cost policy needs: J^T p for a linear policy, else its cotangent per target.
 template <CostPolicy Cost>
 [[nodiscard]] GradientRequest request_for(std::vector<std::string> layers, TargetRule targets, const Cost& cost) {
-    GradientRequest r{std::move(layers), std::move(targets)};
+    GradientRequest r;
+    r.layers = std::move(layers);
+    r.targets = std::move(targets);
     if constexpr (!LinearCostPolicy<Cost>) {
         r.prob_vjp = false;
         r.cost_cotangent = [cost](std::span<const float> l, int c, std::span<float> out) { cost.cotangent(l, c, out); };
