@@ -1,15 +1,15 @@
 #pragma once
 /// \file
-/// Makes the fused CUDA DGL kernel (dgl.cuh) available to `TorchBackend`: include this file in
-/// exactly one .cu file of your program (compiled by nvcc, linked with `dualgrad::cuda`) and call
-/// `dualgrad::cuda::register_fused_kernels()` once at startup. From then on, `EnhancedMapper`
+/// Makes the fused CUDA DGL kernel (dgl.cuh) available to `TorchBackend`: include this file in a
+/// .cu file of your program (compiled by nvcc, linked with `dualgrad::cuda`). It registers the
+/// kernel during static initialization (`fused_kernels_registered`); calling
+/// `dualgrad::cuda::register_fused_kernels()` yourself does the same. From then on, `EnhancedMapper`
 /// (DGL) on CUDA `at::Tensor`s computes each map in one fused pass over S and the gradients
 /// instead of ATen's two passes. nvcc cannot compile LibTorch's headers, hence this plain-function
 /// bridge (cuda/config.hpp).
 ///
-///     // kernels.cu
+///     // kernels.cu: nothing else needed
 ///     #include <dualgrad/cuda/register.cuh>
-///     void init_dualgrad_cuda() { dualgrad::cuda::register_fused_kernels(); }
 
 #include "dualgrad/cuda/config.hpp"
 #include "dualgrad/cuda/dgl.cuh"
@@ -32,5 +32,8 @@ inline void register_fused_kernels() {
     k.workspace_bytes = &detail::fused_dgl_workspace;
     k.device_type = 1; // c10::DeviceType::CUDA
 }
+
+/// Registers the kernels before `main` in any program that compiles this header.
+inline const bool fused_kernels_registered = (register_fused_kernels(), true);
 
 } // namespace dualgrad::cuda
