@@ -5,6 +5,7 @@
 #
 #   tools/results/run_results.sh BUILD_DIR [N=1000] [OUT=runs/results]
 #
+# ARCHS="resnet50 vgg16" limits the run to some backbones.
 # Outputs OUT/<arch>/{wsolevaluation,layercam}/{metrics.json,table.md,report.html}.
 set -euo pipefail
 build=${1:?usage: run_results.sh BUILD_DIR [N] [OUT]}
@@ -22,7 +23,7 @@ declare -A layers=(
     [resnet50]=layer2.3,layer3.1,layer3.3,layer3.5,layer4.0,layer4.2
     [se_resnet50]=layer2.3,layer3.1,layer3.3,layer3.5,layer4.0,layer4.2
 )
-for arch in resnet50 vgg16 inception_v3 se_resnet50; do
+for arch in ${ARCHS:-resnet50 vgg16 inception_v3 se_resnet50}; do
     w="$root/models/fashionloc/$arch.safetensors"
     [[ -f $w ]] || { echo "skipping $arch: $w not found"; continue; }
     "$build/cli/dualgrad" eval --metadata "$data/metadata/test" --images "$data/images" \
