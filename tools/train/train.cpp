@@ -51,13 +51,19 @@ struct Recipe {
     double dropout = 0.25;
     int warmup_steps = 100;
     int threads = 2;
+    std::string init; ///< warm start: tensors of the same name and shape are taken from this file
     nlohmann::json to_json() const {
-        return {{"arch", arch},   {"width", width},   {"seed", seed},   {"canvas", canvas},
+        nlohmann::json j = {{"arch", arch},   {"width", width},   {"seed", seed},   {"canvas", canvas},
                 {"train", train}, {"test", test},     {"epochs", epochs}, {"batch", batch},
                 {"lr", lr},       {"weight_decay", weight_decay}, {"dropout", dropout},
                 {"warmup_steps", warmup_steps}, {"optimizer", "AdamW(betas 0.9,0.999), cosine decay after linear warm-up"},
                 {"augmentation", "horizontal flip p=0.5"},
                 {"normalization", "ImageNet mean/std"}};
+        // Only warm starts record an init (so that earlier from-scratch runs still resume).
+        if (!init.empty())
+            j["init"] = "warm start from " + std::filesystem::path(init).filename().string() +
+                        " (every tensor of the same name and shape), the rest Kaiming";
+        return j;
     }
 };
 
@@ -130,6 +136,7 @@ int main(int argc, char** argv) {
     app.add_option("--fashion-mnist", fm_dir, "folder of the Fashion-MNIST IDX files")->capture_default_str();
     app.add_option("--out", out, "run folder: checkpoint and log.jsonl")->required();
     app.add_option("--export", export_path, "write the final weights here (F16 safetensors)");
+    app.add_option("--init", r.init, "warm start: take every tensor of the same name and shape from this safetensors file");
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -146,6 +153,22 @@ int main(int argc, char** argv) {
         dualgrad::models::TorchModel model(dualgrad::models::describe(r.arch, mc));
         auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
         model.init_parameters(gen);
+        if (!r.init.empty()) {
+            const auto f = dualgrad::io::SafetensorsFile::open(r.init);
+            at::NoGradGuard no_grad;
+            int taken = 0, fresh = 0;
+            for (auto& spec : dualgrad::models::parameter_specs(model.description())) {
+                auto& t = model.parameters().at(spec.name);
+                if (f.contains(spec.name) && f.info(spec.name).shape == spec.shape) {
+                    auto v = f.read_float(spec.name);
+                    t.copy_(at::from_blob(v.data(), spec.shape, at::TensorOptions().dtype(at::kFloat)));
+                    ++taken;
+                } else {
+                    ++fresh;
+                }
+            }
+            std::printf("warm start from %s: %d tensors taken, %d fresh\n", r.init.c_str(), taken, fresh);
+        }
         model.set_trainable(true);
         std::int64_t n_params = 0;
         for (const auto& p : model.trainable_parameters()) n_params += p.numel();
