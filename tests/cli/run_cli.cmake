@@ -1,14 +1,6 @@
 # Runs the dualgrad CLI once and checks its exit code and output.
 #   -DCLI=<exe> -DARGS=<;-list> -DEXPECT_RC=<n> -DEXPECT=<regex on stdout+stderr> [-DCHECK_FILES=<;-list>]
-separate_arguments(_args UNIX_COMMAND "${ARGS}")
-execute_process(COMMAND ${CLI} ${_args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-set(all "${out}${err}")
-if(NOT rc EQUAL EXPECT_RC)
-    message(FATAL_ERROR "dualgrad ${ARGS}: exit code ${rc}, expected ${EXPECT_RC}\n${all}")
-endif()
-if(DEFINED EXPECT AND NOT all MATCHES "${EXPECT}")
-    message(FATAL_ERROR "dualgrad ${ARGS}: output does not match '${EXPECT}'\n${all}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_run.cmake)
 foreach(f IN LISTS CHECK_FILES)
     if(NOT EXISTS "${f}")
         message(FATAL_ERROR "dualgrad ${ARGS}: expected output file ${f} is missing\n${all}")
