@@ -103,6 +103,17 @@ public:
                                         const AnyCost& cost, bool skip_cam_elsewhere = false) = 0;
 };
 
+/// The CPU engine with a thread count, as a `GradientSource`.
+struct CpuSource {
+    using backend = EigenBackend;
+    using input_type = nn::Tensor;
+    models::CpuModel& model;
+    const nn::ExecContext& ctx;
+    GradientResult<EigenBackend> gradients(const nn::Tensor& in, const GradientRequest& req) const {
+        return model.graph.gradients(in, req, ctx);
+    }
+};
+
 class CpuRunner final : public MapRunner {
 public:
     CpuRunner(models::CpuModel model, int threads) : model_(std::move(model)) {
@@ -112,14 +123,7 @@ public:
     int node(const std::string& layer) const override { return model_.graph.node(layer); }
     BatchMaps run(const io::NchwTensor& x, const std::vector<std::string>& layers, const std::vector<Method>& methods,
                   const TargetRule& targets, const AnyCost& cost, bool skip_cam_elsewhere) override {
-        struct Source {
-            using backend = EigenBackend;
-            using input_type = nn::Tensor;
-            CpuRunner& r;
-            GradientResult<EigenBackend> gradients(const nn::Tensor& in, const GradientRequest& req) const {
-                return r.model_.graph.gradients(in, req, r.ctx_);
-            }
-        } source{*this};
+        CpuSource source{model_, ctx_};
         const bool cam = std::find(methods.begin(), methods.end(), Method::cam) != methods.end();
         const std::optional<FcHead> head = cam ? std::optional<FcHead>(model_.cam_head()) : std::nullopt;
         const int cam_node = model_.graph.node(model_.description.cam_layer);
