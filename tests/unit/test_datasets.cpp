@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_files.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <dualgrad/io/datasets.hpp>
@@ -23,31 +25,12 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+using dgtest::io_error_of;
+using dgtest::TempDir;
+
 const std::filesystem::path kDir = std::filesystem::path(DUALGRAD_FIXTURES_DIR) / "datasets";
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::random_device rd;
-        path = std::filesystem::temp_directory_path() / ("dualgrad_ds_" + std::to_string(rd()) + std::to_string(rd()));
-        std::filesystem::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
 
-template <class F>
-std::string io_error_of(F&& f) {
-    try {
-        f();
-    } catch (const io_error& e) {
-        return e.what();
-    }
-    FAIL("no io_error was thrown");
-    return {};
-}
 
 /// A small valid wsolevaluation box folder in a temporary directory; `with` replaces one file.
 struct WsolFolder {

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "temp_files.hpp"
 #include <unistd.h>
 
 #include "dualgrad/datasets/fashionloc.hpp"
@@ -84,20 +86,8 @@ std::pair<int, int> model_extent(int a, int b, int n, int d) {
     return {first, last};
 }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("dualgrad_test_fashionloc_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+
+using dgtest::TempDir;
 
 std::vector<std::string> lines_of(const fs::path& p) {
     std::ifstream in(p);

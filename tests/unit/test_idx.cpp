@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "temp_files.hpp"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -43,27 +45,8 @@ Bytes gzip(const Bytes& bytes) {
     return out;
 }
 
-/// A fresh, empty folder under the system's temporary folder, removed with the object.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("dualgrad_test_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const Bytes& bytes) const {
-        const fs::path p = path / name;
-        std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                  static_cast<std::streamsize>(bytes.size()));
-        return p;
-    }
-};
+
+using dgtest::TempDir;
 
 /// 3 images of 2 x 4 with pixel values 0..23 and labels 7, 0, 9.
 const Bytes tiny_pixels = [] {

@@ -14,6 +14,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_files.hpp"
+
 #include <dualgrad/io/image.hpp>
 #include <dualgrad/io/masks.hpp>
 #include <dualgrad/io/npy.hpp>
@@ -23,31 +25,12 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+using dgtest::io_error_of;
+using dgtest::TempDir;
+
 const std::filesystem::path kDir = std::filesystem::path(DUALGRAD_FIXTURES_DIR) / "images";
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::random_device rd;
-        path = std::filesystem::temp_directory_path() / ("dualgrad_img_" + std::to_string(rd()) + std::to_string(rd()));
-        std::filesystem::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
 
-template <class F>
-std::string io_error_of(F&& f) {
-    try {
-        f();
-    } catch (const io_error& e) {
-        return e.what();
-    }
-    FAIL("no io_error was thrown");
-    return {};
-}
 
 /// OpenCV's decode of a fixture, as stored in <name>.npy ([H, W] or [H, W, C], uint8).
 io::Image oracle(const std::string& npy) {

@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_files.hpp"
+
 #include <dualgrad/io/npy.hpp>
 
 using namespace dualgrad;
@@ -17,45 +19,16 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+using dgtest::io_error_of;
+using dgtest::write_bytes;
+using dgtest::read_bytes;
+using dgtest::TempDir;
+
 const std::filesystem::path kDir = std::filesystem::path(DUALGRAD_FIXTURES_DIR) / "io_npy";
 
-/// A fresh folder in the temporary directory, removed at scope exit.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::random_device rd;
-        path = std::filesystem::temp_directory_path() / ("dualgrad_npy_" + std::to_string(rd()) + std::to_string(rd()));
-        std::filesystem::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
 
-std::vector<std::byte> bytes_of(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> out(c.size());
-    for (std::size_t i = 0; i < c.size(); ++i) out[i] = static_cast<std::byte>(c[i]);
-    return out;
-}
 
-void write_bytes(const std::filesystem::path& p, const std::vector<std::byte>& b) {
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
 
-template <class F>
-std::string io_error_of(F&& f) {
-    try {
-        f();
-    } catch (const io_error& e) {
-        return e.what();
-    }
-    FAIL("no io_error was thrown");
-    return {};
-}
 
 } // namespace
 
@@ -106,22 +79,22 @@ TEST_CASE("npy: a score map reads as a ScoreMap, float64 rounded", "[io][npy]") 
 }
 
 TEST_CASE("npy: the writer matches numpy.save byte for byte", "[io][npy]") {
-    const auto np_f4 = bytes_of(kDir / "np_save_f4_2x3.npy");
+    const auto np_f4 = read_bytes(kDir / "np_save_f4_2x3.npy");
     const std::vector<float> f{0.f, 1.5f, -2.f, 3.25f, 1e-8f, 65504.f};
     const std::int64_t s23[] = {2, 3};
     CHECK(io::detail::npy_encode<float>(f, s23, "x") == np_f4);
 
     const std::vector<std::int64_t> i{5, -1, 0, 1LL << 40, -(1LL << 62)};
     const std::int64_t s5[] = {5};
-    CHECK(io::detail::npy_encode<std::int64_t>(i, s5, "x") == bytes_of(kDir / "np_save_i8_5.npy"));
+    CHECK(io::detail::npy_encode<std::int64_t>(i, s5, "x") == read_bytes(kDir / "np_save_i8_5.npy"));
 
     const std::vector<std::uint8_t> u{1, 2, 3};
     const std::int64_t s13[] = {1, 3};
-    CHECK(io::detail::npy_encode<std::uint8_t>(u, s13, "x") == bytes_of(kDir / "np_save_u1_1x3.npy"));
+    CHECK(io::detail::npy_encode<std::uint8_t>(u, s13, "x") == read_bytes(kDir / "np_save_u1_1x3.npy"));
 
     TempDir tmp;
     io::write_npy(tmp.path / "a.npy", f, {2, 3});
-    CHECK(bytes_of(tmp.path / "a.npy") == np_f4);
+    CHECK(read_bytes(tmp.path / "a.npy") == np_f4);
     ScoreMap m(2, 3, std::span<const float>(f));
     io::write_npy(tmp.path / "m.npy", m);
     CHECK(io::read_score_map(tmp.path / "m.npy") == m);
@@ -177,7 +150,7 @@ TEST_CASE("npy: missing, foreign, truncated and padded files", "[io][npy][errors
                Contains("nope.npy: cannot open: no such file"));
     CHECK_THAT(io_error_of([&] { (void)io::read_npy(tmp.path); }), Contains("is a directory"));
 
-    const auto good = bytes_of(kDir / "f4_2x3.npy"); // 128-byte header + 24 bytes of data
+    const auto good = read_bytes(kDir / "f4_2x3.npy"); // 128-byte header + 24 bytes of data
     REQUIRE(good.size() == 128 + 24);
     const auto bad = tmp.path / "bad.npy";
 

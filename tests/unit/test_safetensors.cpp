@@ -14,6 +14,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "temp_files.hpp"
 #include <nlohmann/json.hpp>
 
 #include <dualgrad/io/float16.hpp>
@@ -36,14 +38,7 @@ const nlohmann::json& expected() {
     return j;
 }
 
-std::vector<std::byte> file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in.good());
-    std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> out(chars.size());
-    for (std::size_t i = 0; i < chars.size(); ++i) out[i] = static_cast<std::byte>(chars[i]);
-    return out;
-}
+std::vector<std::byte> file_bytes(const std::string& path) { return dgtest::read_bytes(path); }
 
 std::vector<std::uint32_t> bits_of(const std::vector<float>& v) {
     std::vector<std::uint32_t> out;
@@ -57,29 +52,7 @@ std::vector<float> floats_of_bits(const std::vector<std::uint32_t>& bits) {
     return out;
 }
 
-/// A fresh path in the temporary directory, removed at scope exit.
-struct TempPath {
-    std::filesystem::path path;
-    TempPath() {
-        std::random_device rd;
-        path = std::filesystem::temp_directory_path() /
-               ("dualgrad_test_" + std::to_string(rd()) + "_" + std::to_string(rd()) + ".safetensors");
-    }
-    ~TempPath() {
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-    }
-};
 
-std::string error_message(auto&& f) {
-    try {
-        f();
-    } catch (const io_error& e) {
-        return e.what();
-    }
-    FAIL("no io_error was thrown");
-    return {};
-}
 
 } // namespace
 
@@ -174,13 +147,13 @@ TEST_CASE("PyTorch's state dicts in F32, F16 and BF16 read bit for bit", "[io][s
                     if (!std::isnan(f[i])) CHECK(d[i] == static_cast<double>(f[i]));
             } else {
                 CHECK(file.read_int64(name) == t["int64"].get<std::vector<std::int64_t>>());
-                CHECK_THAT(error_message([&] { (void)file.read_float(name); }),
+                CHECK_THAT(dgtest::io_error_of([&] { (void)file.read_float(name); }),
                            Contains(name) && Contains("I64") && Contains("read_int64"));
             }
         }
-        CHECK_THAT(error_message([&] { (void)file.read_int64("fc.weight"); }),
+        CHECK_THAT(dgtest::io_error_of([&] { (void)file.read_int64("fc.weight"); }),
                    Contains("'fc.weight'") && Contains("read_float"));
-        CHECK_THAT(error_message([&] { (void)file.info("fc.weights"); }),
+        CHECK_THAT(dgtest::io_error_of([&] { (void)file.info("fc.weights"); }),
                    Contains("no tensor 'fc.weights'") && Contains("'fc.weight'") && Contains(file_name));
     }
 }
@@ -217,21 +190,22 @@ TEST_CASE("save_safetensors round trips in F32, F16 and BF16 with PyTorch's roun
           std::pair{io::Dtype::F16, r["f16_as_float_bits"].get<std::vector<std::uint32_t>>()},
           std::pair{io::Dtype::BF16, r["bf16_as_float_bits"].get<std::vector<std::uint32_t>>()}}) {
         INFO("dtype " << io::dtype_name(dtype));
-        TempPath tmp;
+        dgtest::TempDir tmp_dir("safetensors");
+        const auto tmp_path = tmp_dir.path / "roundtrip.safetensors";
         const std::vector<io::TensorView> tensors{
             {"layer1.0.conv1.weight", {static_cast<std::int64_t>(inputs.size())}, inputs},
             {"fc.bias", {2, 2}, second}};
-        io::save_safetensors(tmp.path, tensors, dtype, metadata);
+        io::save_safetensors(tmp_path, tensors, dtype, metadata);
 
-        const auto file = io::SafetensorsFile::open(tmp.path);
+        const auto file = io::SafetensorsFile::open(tmp_path);
         CHECK(file.metadata() == metadata);
         CHECK(file.names() == std::vector<std::string>{"fc.bias", "layer1.0.conv1.weight"});
         CHECK(file.info("layer1.0.conv1.weight").dtype == dtype);
         CHECK(file.info("fc.bias").shape == std::vector<std::int64_t>{2, 2});
         CHECK(bits_of(file.read_float("layer1.0.conv1.weight")) == want);
-        CHECK(file_bytes(tmp.path.string()) == io::serialize_safetensors(tensors, dtype, metadata));
+        CHECK(file_bytes(tmp_path.string()) == io::serialize_safetensors(tensors, dtype, metadata));
         // The header length is a multiple of 8.
-        const auto bytes = file_bytes(tmp.path.string());
+        const auto bytes = file_bytes(tmp_path.string());
         CHECK(io::detail::load_le<8>(bytes.data()) % 8 == 0);
     }
 
@@ -302,14 +276,14 @@ TEST_CASE("load_parameters fills nn::Parameter after checking names, dtypes and 
     }
     SECTION("an unused float tensor is an error naming it") {
         auto params = model.params();
-        const auto msg = error_message([&] { io::load_parameters(file, params); });
+        const auto msg = dgtest::io_error_of([&] { io::load_parameters(file, params); });
         CHECK_THAT(msg, Contains("state_dict_f16.safetensors") &&
                             Contains("does not use: 'special'") && Contains("allow_unused"));
         CHECK(model.conv_w.empty()); // nothing written
     }
     SECTION("a wrong shape names the tensor and both shapes") {
         auto params = model.params(10);
-        const auto msg = error_message([&] { io::load_parameters(file, params, {.allow_unused = true}); });
+        const auto msg = dgtest::io_error_of([&] { io::load_parameters(file, params, {.allow_unused = true}); });
         CHECK_THAT(msg, Contains("tensor 'fc.weight' has shape [5, 4] in the file but the model expects [10, 4]"));
         CHECK(model.conv_w.empty());
     }
@@ -318,7 +292,7 @@ TEST_CASE("load_parameters fills nn::Parameter after checking names, dtypes and 
         std::vector<float> extra;
         params.emplace_back("layer3.0.conv1.weight", nn::Parameter{"weight", {8, 4, 1, 1}, &extra});
         params.emplace_back("fc.weigth", nn::Parameter{"weight", {5, 4}, &extra});
-        const auto msg = error_message([&] { io::load_parameters(file, params, {.allow_unused = true}); });
+        const auto msg = dgtest::io_error_of([&] { io::load_parameters(file, params, {.allow_unused = true}); });
         CHECK_THAT(msg, Contains("missing 2 tensors") && Contains("'layer3.0.conv1.weight'") &&
                             Contains("'fc.weigth'"));
         CHECK(model.conv_w.empty());
@@ -326,7 +300,7 @@ TEST_CASE("load_parameters fills nn::Parameter after checking names, dtypes and 
     SECTION("a missing tensor hints at the file's nearest names") {
         std::vector<float> extra;
         std::vector<std::pair<std::string, nn::Parameter>> params{{"conv1.weights", {"weights", {1}, &extra}}};
-        const auto msg = error_message([&] { io::load_parameters(file, params, {.allow_unused = true}); });
+        const auto msg = dgtest::io_error_of([&] { io::load_parameters(file, params, {.allow_unused = true}); });
         CHECK_THAT(msg, Contains("missing 1 tensor the model expects: 'conv1.weights'") &&
                             Contains("nearest to 'conv1.weights': 'conv1.weight'"));
     }
@@ -334,7 +308,7 @@ TEST_CASE("load_parameters fills nn::Parameter after checking names, dtypes and 
         std::vector<float> extra;
         std::vector<std::pair<std::string, nn::Parameter>> params{
             {"bn1.num_batches_tracked", {"num_batches_tracked", {}, &extra}}};
-        const auto msg = error_message([&] { io::load_parameters(file, params, {.allow_unused = true}); });
+        const auto msg = dgtest::io_error_of([&] { io::load_parameters(file, params, {.allow_unused = true}); });
         CHECK_THAT(msg, Contains("tensor 'bn1.num_batches_tracked' has dtype I64"));
     }
     SECTION("a parameter listed twice or without storage is a programming error") {
