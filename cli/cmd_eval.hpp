@@ -171,6 +171,8 @@ inline void add_eval(CLI::App& app) {
             }
             states.push_back(std::move(st));
         }
+        const bool wsol_protocol =
+            std::find(opt->protocols.begin(), opt->protocols.end(), "wsolevaluation") != opt->protocols.end();
         BoxExtractor<WsolLargestContour> largest(WsolLargestContour{opt->interval, {}});
         BoxExtractor<WsolMultiContour> multi(WsolMultiContour{opt->interval, {}});
         BoxExtractor<LayerCamLargestRect> lc;
@@ -257,7 +259,7 @@ inline void add_eval(CLI::App& app) {
                                               : opt->pre.no_resize ? original
                                                                    : ImageSize{opt->pre.size, opt->pre.size};
                 std::optional<io::WsolMasks> masks;
-                if (mask_ds) {
+                if (mask_ds && wsol_protocol) { // PxAP is computed under the wsolevaluation protocol only
                     const auto* mi = mask_ds->find(im.id);
                     if (!mi) detail::raise<value_error>(opt->mask_metadata, ": no mask entry for image '", im.id, "'");
                     masks = io::load_wsol_masks(opt->masks, *mi, input_frame.height, input_frame.width);
@@ -273,8 +275,10 @@ inline void add_eval(CLI::App& app) {
                     for (const auto& [key, map] : run_maps) {
                         LocMetrics& m = st.runs.runs.at(key);
                         if (wsol) {
-                            largest.boxes_per_threshold(map, frame, per_t_largest);
-                            multi.boxes_per_threshold(map, frame, per_t_multi);
+                            // One resize and normalization for both contour modes.
+                            const auto& normalized = largest.normalized(map, frame);
+                            largest.boxes_from_normalized(normalized, per_t_largest);
+                            multi.boxes_from_normalized(normalized, per_t_multi);
                             m.add({gt, per_t_largest, per_t_multi, im.label, ranked});
                             if (masks) {
                                 const auto norm = normalize_minmax(dualgrad::resize(map, frame.height, frame.width, Interpolation::cubic));

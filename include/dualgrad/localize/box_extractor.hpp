@@ -169,10 +169,7 @@ public:
         detail::check_map("BoxExtractor", raw);
         detail::check_image_size("BoxExtractor", image);
         if constexpr (WsolPolicy<Policy>) {
-            detail::convert_into(raw, work64_);
-            resized64_ = resize(work64_, image.height, image.width, Interpolation::cubic);
-            normalize_minmax_inplace(resized64_);
-            u8_ = to_uint8(resized64_);
+            u8_ = to_uint8(normalized(raw, image));
             sweep(u8_, out);
         } else {
             out.resize(1);
@@ -185,6 +182,22 @@ public:
         std::vector<std::vector<Box>> out;
         boxes_per_threshold(raw, image, out);
         return out;
+    }
+
+    /// The wsol protocols' map before thresholding: `raw` in double, bicubic-resized to `image`,
+    /// min-max normalized (see the file comment). The reference stays valid until the next call
+    /// on this extractor; hand it to `boxes_from_normalized` of several extractors (largest- and
+    /// multi-contour) to resize and normalize once.
+    template <std::floating_point T>
+    [[nodiscard]] const Map2D<double>& normalized(const Map2D<T>& raw, ImageSize image)
+        requires WsolPolicy<Policy>
+    {
+        detail::check_map("BoxExtractor", raw);
+        detail::check_image_size("BoxExtractor", image);
+        detail::convert_into(raw, work64_);
+        resized64_ = resize(work64_, image.height, image.width, Interpolation::cubic);
+        normalize_minmax_inplace(resized64_);
+        return resized64_;
     }
 
     /// wsolevaluation's `compute_bboxes_from_scoremaps` after its `uint8(scoremap * 255)` step:
