@@ -21,22 +21,23 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "dualgrad/datasets/fashionloc.hpp"
+#include "dualgrad/datasets/fashionloc_json.hpp"
 #include "dualgrad/io/idx.hpp"
 #include "dualgrad/io/image.hpp"
 
 namespace {
 
 using dualgrad::datasets::FashionLocConfig;
+using dualgrad::datasets::FashionLocRecipe;
 using dualgrad::datasets::FashionLocSample;
 using dualgrad::datasets::FashionLocSplit;
 
 /// Generates samples [0, count) of `config.split` into `root` with `threads` workers. Workers
 /// generate and write the PNGs of a block of samples; the metadata is then appended in order.
 void write_split(const std::filesystem::path& root, const dualgrad::io::FashionMnist& source, int count,
-                 const FashionLocConfig& config, int threads) {
+                 const FashionLocRecipe& config, FashionLocSplit split, int threads) {
     const auto start = std::chrono::steady_clock::now();
-    dualgrad::datasets::WsolLayoutWriter writer(root, std::string(dualgrad::datasets::split_name(config.split)));
+    dualgrad::datasets::WsolLayoutWriter writer(root, std::string(dualgrad::datasets::split_name(split)));
     const int block = 64 * threads;
     std::vector<FashionLocSample> samples(static_cast<std::size_t>(block));
     for (int first = 0; first < count; first += block) {
@@ -52,27 +53,17 @@ void write_split(const std::filesystem::path& root, const dualgrad::io::FashionM
     std::printf("%s: %d samples in %.1f s\n", writer.split().c_str(), count, seconds);
 }
 
-nlohmann::json manifest(const FashionLocConfig& c, int train, int val, int test, const std::string& source_dir) {
-    nlohmann::json j;
+nlohmann::json manifest(const FashionLocRecipe& c, int train, int val, int test, int shifted, const std::string& source_dir) {
+    nlohmann::json j = dualgrad::datasets::recipe_to_json(c);
     j["generator"] = "dualgrad FashionLoc";
-    j["version"] = dualgrad::datasets::fashionloc_version;
-    j["seed"] = c.seed;
-    j["canvas"] = c.canvas;
-    j["min_frac"] = c.min_frac;
-    j["max_frac"] = c.max_frac;
-    j["mask_threshold"] = c.mask_threshold;
-    j["clutter"] = {{"texture_contrast", c.clutter.texture_contrast},
-                    {"noise", c.clutter.noise},
-                    {"min_fragments", c.clutter.min_fragments},
-                    {"max_fragments", c.clutter.max_fragments},
-                    {"min_fragment_side", c.clutter.min_fragment_side},
-                    {"max_fragment_side", c.clutter.max_fragment_side}};
     j["splits"] = {{"train", train}, {"val", val}, {"test", test}};
+    if (shifted > 0) j["splits"]["shifted"] = shifted;
     j["source"] = {{"dataset", "Fashion-MNIST (Debian package dataset-fashion-mnist)"},
                    {"dir", source_dir},
                    {"train", "train-*-ubyte: items i mod 60000"},
                    {"val", "t10k-*-ubyte: items 9999 - (i mod 10000)"},
-                   {"test", "t10k-*-ubyte: items i mod 10000"}};
+                   {"test", "t10k-*-ubyte: items i mod 10000"},
+                   {"shifted", "t10k-*-ubyte: items i mod 10000 (the test items, under the shifted ranges)"}};
     std::vector<std::string> classes;
     for (std::size_t i = 0; i < dualgrad::datasets::fashionloc_class_dirs.size(); ++i)
         classes.emplace_back(dualgrad::io::fashion_mnist_class_names[i]);
@@ -89,25 +80,33 @@ nlohmann::json manifest(const FashionLocConfig& c, int train, int val, int test,
 int main(int argc, char** argv) {
     CLI::App app{"Writes a FashionLoc dataset (Fashion-MNIST items pasted onto cluttered canvases) in the "
                  "wsolevaluation layout, with exact boxes and masks"};
-    FashionLocConfig config;
-    int train = 0, val = 0, test = 0, threads = 1, preview_count = 4;
-    std::string out, preview, source_dir(dualgrad::io::fashion_mnist_default_dir);
-    app.add_option("--seed", config.seed, "random seed; the dataset is a function of it")->capture_default_str();
+    FashionLocConfig v1;
+    int version = dualgrad::datasets::fashionloc_latest_version;
+    int train = 0, val = 0, test = 0, shifted = 0, threads = 1, preview_count = 4;
+    double min_frac = 0, max_frac = 0;
+    std::string out, preview, preview_split = "test", source_dir(dualgrad::io::fashion_mnist_default_dir);
+    app.add_option("--version", version, "generator version: 1 (the first benchmark) or 2 (every nuisance randomized)")
+        ->capture_default_str();
+    app.add_option("--seed", v1.seed, "random seed; the dataset is a function of it")->capture_default_str();
     app.add_option("--train", train, "number of train samples (items from Fashion-MNIST train)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--val", val, "number of val samples (items from Fashion-MNIST t10k, from its end)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--test", test, "number of test samples (items from Fashion-MNIST t10k)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--size", config.canvas, "canvas side in pixels")->capture_default_str();
-    app.add_option("--min-frac", config.min_frac, "smallest object side, as a fraction of the canvas")->capture_default_str();
-    app.add_option("--max-frac", config.max_frac, "largest object side, as a fraction of the canvas")->capture_default_str();
-    app.add_option("--noise", config.clutter.noise, "pixel noise amplitude (0..32, binomial)")->capture_default_str();
+    app.add_option("--shifted", shifted, "number of shifted-test samples (version 2: the test items under the shifted ranges)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--size", v1.canvas, "canvas side in pixels")->capture_default_str();
+    auto* min_opt = app.add_option("--min-frac", min_frac, "smallest object side, as a fraction of the canvas (default: the version's)");
+    auto* max_opt = app.add_option("--max-frac", max_frac, "largest object side, as a fraction of the canvas (default: the version's)");
+    app.add_option("--noise", v1.clutter.noise, "version 1: pixel noise amplitude (0..32, binomial)")->capture_default_str();
     app.add_option("--out", out, "output folder (created; existing files of the same names are replaced)");
     app.add_option("--fashion-mnist", source_dir, "folder of the Fashion-MNIST IDX files")->capture_default_str();
     app.add_option("--threads", threads, "worker threads (the output does not depend on it)")
         ->check(CLI::Range(1, 256))->capture_default_str();
-    app.add_option("--preview", preview, "write the first test samples side by side, boxes drawn, to this PNG");
+    app.add_option("--preview", preview, "write the first samples of --preview-split side by side, boxes drawn, to this PNG");
+    app.add_option("--preview-split", preview_split, "split of the preview: train, val, test or shifted")
+        ->check(CLI::IsMember({"train", "val", "test", "shifted"}))->capture_default_str();
     app.add_option("--preview-count", preview_count, "number of samples in the preview")
         ->check(CLI::Range(1, 64))->capture_default_str();
     CLI11_PARSE(app, argc, argv);
@@ -117,22 +116,48 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "dualgrad_fashionloc: nothing to do: give --out DIR and/or --preview FILE\n");
             return 2;
         }
-        if (!out.empty() && train + val + test == 0) {
-            std::fprintf(stderr, "dualgrad_fashionloc: --out given but no samples asked for (--train/--val/--test)\n");
+        if (!out.empty() && train + val + test + shifted == 0) {
+            std::fprintf(stderr, "dualgrad_fashionloc: --out given but no samples asked for (--train/--val/--test/--shifted)\n");
             return 2;
         }
-        dualgrad::datasets::validate(config);
+        // The recipe of a split: version 1 from the flags; version 2 from its ranges (shifted ranges
+        // for the shifted split), with --min-frac/--max-frac replacing the scale range if given.
+        const auto recipe_for = [&](FashionLocSplit split) -> FashionLocRecipe {
+            auto r = dualgrad::datasets::fashionloc_recipe(version, v1.seed, split, v1.canvas);
+            if (auto* c = std::get_if<FashionLocConfig>(&r)) {
+                FashionLocConfig k = v1;
+                k.split = split;
+                if (*min_opt) k.min_frac = min_frac;
+                if (*max_opt) k.max_frac = max_frac;
+                *c = k;
+            } else {
+                auto& c2 = std::get<dualgrad::datasets::FashionLocV2Config>(r);
+                if (*min_opt) c2.ranges.min_frac = min_frac;
+                if (*max_opt) c2.ranges.max_frac = max_frac;
+            }
+            std::visit([](const auto& c) { dualgrad::datasets::validate(c); }, r);
+            return r;
+        };
+        const FashionLocRecipe recipe = recipe_for(FashionLocSplit::train);
+        if (shifted > 0 && version < 2)
+            dualgrad::detail::raise<dualgrad::value_error>("--shifted needs FashionLoc version 2 (--version 2); version 1 has no shifted ranges");
         if (train > 60000)
             std::printf("note: %d train samples reuse Fashion-MNIST's 60000 train items (at new placements)\n", train);
         if (val + test > 10000)
             std::printf("note: val and test (%d samples) share items of Fashion-MNIST t10k (10000 items)\n", val + test);
 
         if (!preview.empty()) {
-            const auto items = dualgrad::io::load_fashion_mnist(dualgrad::io::FashionMnistSplit::test, source_dir);
-            FashionLocConfig c = config;
-            c.split = FashionLocSplit::test;
-            const auto samples = dualgrad::datasets::generate_range(items, 0, preview_count, c);
-            dualgrad::datasets::detail::write_png_zlib(preview, dualgrad::datasets::preview_grid(samples), 9);
+            const FashionLocSplit split = preview_split == "train" ? FashionLocSplit::train
+                                          : preview_split == "val" ? FashionLocSplit::val
+                                          : preview_split == "shifted" ? FashionLocSplit::shifted
+                                                                       : FashionLocSplit::test;
+            if (split == FashionLocSplit::shifted && version < 2)
+                dualgrad::detail::raise<dualgrad::value_error>("--preview-split shifted needs FashionLoc version 2");
+            const auto items = dualgrad::io::load_fashion_mnist(
+                split == FashionLocSplit::train ? dualgrad::io::FashionMnistSplit::train : dualgrad::io::FashionMnistSplit::test,
+                source_dir);
+            const auto samples = dualgrad::datasets::generate_range(items, 0, preview_count, recipe_for(split));
+            dualgrad::datasets::detail::write_png_zlib(preview, dualgrad::datasets::preview_grid(samples, std::min(preview_count, 8)), 9);
             for (std::size_t i = 0; i < samples.size(); ++i)
                 std::printf("preview %zu: %s, box (%d, %d, %d, %d)\n", i,
                             std::string(dualgrad::io::fashion_mnist_class_names[static_cast<std::size_t>(samples[i].label)]).c_str(),
@@ -145,26 +170,18 @@ int main(int argc, char** argv) {
             std::filesystem::create_directories(root);
             {
                 std::ofstream m(root / "fashionloc.json");
-                m << manifest(config, train, val, test, source_dir).dump(2) << '\n';
+                m << manifest(recipe, train, val, test, shifted, source_dir).dump(2) << '\n';
                 if (!m) dualgrad::detail::raise<dualgrad::io_error>((root / "fashionloc.json").string(), ": write failed");
             }
             if (train > 0) {
                 const auto items = dualgrad::io::load_fashion_mnist(dualgrad::io::FashionMnistSplit::train, source_dir);
-                FashionLocConfig c = config;
-                c.split = FashionLocSplit::train;
-                write_split(root, items, train, c, threads);
+                write_split(root, items, train, recipe_for(FashionLocSplit::train), FashionLocSplit::train, threads);
             }
-            if (val + test > 0) {
+            if (val + test + shifted > 0) {
                 const auto items = dualgrad::io::load_fashion_mnist(dualgrad::io::FashionMnistSplit::test, source_dir);
-                FashionLocConfig c = config;
-                if (val > 0) {
-                    c.split = FashionLocSplit::val;
-                    write_split(root, items, val, c, threads);
-                }
-                if (test > 0) {
-                    c.split = FashionLocSplit::test;
-                    write_split(root, items, test, c, threads);
-                }
+                for (const auto& [split, count] : {std::pair{FashionLocSplit::val, val}, std::pair{FashionLocSplit::test, test},
+                                                   std::pair{FashionLocSplit::shifted, shifted}})
+                    if (count > 0) write_split(root, items, count, recipe_for(split), split, threads);
             }
             std::printf("wrote %s\n", root.string().c_str());
         }

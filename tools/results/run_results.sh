@@ -14,7 +14,7 @@ out=${3:-runs/results}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 data="$out/fashionloc_test$n"
 if [[ ! -f "$data/metadata/test/image_ids.txt" ]]; then
-    "$build/tools/fashionloc/dualgrad_fashionloc" --seed 1 --train 0 --test "$n" --size 128 --out "$data" \
+    "$build/tools/fashionloc/dualgrad_fashionloc" --version 1 --seed 1 --train 0 --test "$n" --size 128 --out "$data" \
         --threads "${THREADS:-2}"
 fi
 declare -A layers=(

@@ -3,13 +3,17 @@
 // weights as safetensors with PyTorch state_dict names (they load in the CPU engine and in
 // LibTorch).
 //
-//   dualgrad_train --arch resnet50 --width 0.125 --epochs 6 --out runs/resnet50
+//   dualgrad_train --arch resnet50 --width 0.125 --epochs 30 --out runs/resnet50
+//                  --checkpoint models/fashionloc/checkpoints/resnet50.safetensors
 //                  --export models/fashionloc/resnet50.safetensors
 //
 // The samples are generated in memory from the seed (the same bytes `dualgrad_fashionloc`
-// writes to disk). After every epoch the tool writes a checkpoint (parameters, optimizer state,
-// epoch and RNG seed) to --out; run the same command again and it resumes after the last
-// finished epoch. --out/log.jsonl has one line per epoch: loss, train and test accuracy, time.
+// writes to disk). Under FashionLoc version 2 (the default) every epoch draws fresh samples:
+// epoch e trains on train indices [e*T, (e+1)*T), so no canvas is seen twice. After every epoch
+// the tool writes one resumable checkpoint file (parameters, AdamW state, recipe, epochs done
+// and the log so far, all in one safetensors file); run the same command again and it resumes
+// after the last finished epoch. A checkpoint of another recipe or architecture is refused.
+// --out/log.jsonl has one line per epoch: loss, train accuracy, test and shifted-test accuracy, time.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,13 +31,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "dualgrad/datasets/fashionloc.hpp"
+#include "dualgrad/datasets/fashionloc_v2.hpp"
 #include "dualgrad/io/idx.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/torch_model.hpp"
 
 namespace fs = std::filesystem;
-using dualgrad::datasets::FashionLocConfig;
+using dualgrad::datasets::FashionLocRecipe;
 using dualgrad::datasets::FashionLocSplit;
 
 namespace {
@@ -41,8 +46,9 @@ struct Recipe {
     std::string arch;
     double width = 0.125;
     std::uint64_t seed = 1;      ///< FashionLoc seed (data) and training seed (init, order, flips)
+    int version = dualgrad::datasets::fashionloc_latest_version; ///< FashionLoc generator version
     int canvas = 128;
-    int train = 12000;
+    int train = 16000;           ///< samples per epoch (version 2: fresh ones every epoch)
     int test = 1000;
     int epochs = 6;
     int batch = 64;
@@ -50,15 +56,21 @@ struct Recipe {
     double weight_decay = 5e-4;
     double dropout = 0.25;
     int warmup_steps = 100;
-    int threads = 2;
     std::string init; ///< warm start: tensors of the same name and shape are taken from this file
+    [[nodiscard]] bool fresh() const { return version >= 2; }
     nlohmann::json to_json() const {
         nlohmann::json j = {{"arch", arch},   {"width", width},   {"seed", seed},   {"canvas", canvas},
                 {"train", train}, {"test", test},     {"epochs", epochs}, {"batch", batch},
                 {"lr", lr},       {"weight_decay", weight_decay}, {"dropout", dropout},
                 {"warmup_steps", warmup_steps}, {"optimizer", "AdamW(betas 0.9,0.999), cosine decay after linear warm-up"},
-                {"augmentation", "horizontal flip p=0.5"},
+                {"augmentation", version >= 2 ? "none beyond the generator's (version 2 draws flip, rotation, scale, tint, "
+                                                "background and clutter per sample)"
+                                              : "horizontal flip p=0.5"},
                 {"normalization", "ImageNet mean/std"}};
+        if (version >= 2) {
+            j["fashionloc_version"] = version;
+            j["samples"] = "fresh every epoch: epoch e trains on train indices [e*train, (e+1)*train)";
+        }
         // Only warm starts record an init (so that earlier from-scratch runs still resume).
         if (!init.empty())
             j["init"] = "warm start from " + std::filesystem::path(init).filename().string() +
@@ -67,18 +79,19 @@ struct Recipe {
     }
 };
 
-/// Samples [0, count) of `split` as uint8 NCHW images and int64 labels.
-std::pair<at::Tensor, at::Tensor> make_split(const dualgrad::io::FashionMnist& source, FashionLocConfig cfg,
-                                             FashionLocSplit split, int count, int threads) {
-    cfg.split = split;
-    const int P = cfg.canvas;
+/// Samples [first, first + count) of `split` as uint8 NCHW images and int64 labels.
+std::pair<at::Tensor, at::Tensor> make_split(const dualgrad::io::FashionMnist& source, const Recipe& r,
+                                             FashionLocSplit split, int first, int count, int threads) {
+    const FashionLocRecipe recipe = dualgrad::datasets::fashionloc_recipe(r.version, r.seed, split, r.canvas);
+    const int P = r.canvas;
     auto images = at::empty({count, P, P, 3}, at::kByte);
     auto labels = at::empty({count}, at::kLong);
     std::uint8_t* img = images.data_ptr<std::uint8_t>();
     std::int64_t* lab = labels.data_ptr<std::int64_t>();
-    dualgrad::datasets::generate_parallel(source, 0, count, cfg, threads, [&](dualgrad::datasets::FashionLocSample s, int i) {
-        std::copy(s.image.pixels.begin(), s.image.pixels.end(), img + static_cast<std::ptrdiff_t>(i) * P * P * 3);
-        lab[i] = s.label;
+    dualgrad::datasets::generate_parallel(source, first, count, recipe, threads, [&](dualgrad::datasets::FashionLocSample s, int i) {
+        const std::ptrdiff_t k = i - first;
+        std::copy(s.image.pixels.begin(), s.image.pixels.end(), img + k * P * P * 3);
+        lab[k] = s.label;
     });
     return {images.permute({0, 3, 1, 2}).contiguous(), labels};
 }
@@ -99,19 +112,119 @@ double accuracy(dualgrad::models::TorchModel& model, const at::Tensor& images, c
     return static_cast<double>(correct) / static_cast<double>(images.size(0));
 }
 
-void save_params(const dualgrad::models::TorchModel& model, const fs::path& path, dualgrad::io::Dtype dtype,
-                 const dualgrad::io::Metadata& meta) {
+/// The parameters (and, with an optimizer, its AdamW moments) as float32 host tensors, each
+/// under the name it is stored with.
+struct Snapshot {
+    std::vector<std::string> names;
     std::vector<at::Tensor> host;
-    std::vector<dualgrad::io::TensorView> views;
-    for (const auto& spec : dualgrad::models::parameter_specs(model.description())) {
-        host.push_back(model.parameters().at(spec.name).detach().to(at::kCPU).contiguous());
-        const auto& t = host.back();
-        views.push_back({spec.name, spec.shape,
-                         std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel()))});
+    void add(std::string name, const at::Tensor& t) {
+        names.push_back(std::move(name));
+        host.push_back(t.detach().to(at::kCPU).to(at::kFloat).contiguous());
     }
-    const fs::path tmp = path.string() + ".tmp";
-    dualgrad::io::save_safetensors(tmp, views, dtype, meta);
-    fs::rename(tmp, path);
+    void save(const fs::path& path, dualgrad::io::Dtype dtype, const dualgrad::io::Metadata& meta) const {
+        std::vector<dualgrad::io::TensorView> views;
+        for (std::size_t i = 0; i < host.size(); ++i) {
+            const auto& t = host[i];
+            views.push_back({names[i], std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()),
+                             std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel()))});
+        }
+        // Written beside the target, then renamed: a run cut off mid-write leaves the old file.
+        const fs::path tmp = path.string() + ".tmp";
+        dualgrad::io::save_safetensors(tmp, views, dtype, meta);
+        fs::rename(tmp, path);
+    }
+};
+
+Snapshot parameters_of(const dualgrad::models::TorchModel& model) {
+    Snapshot s;
+    for (const auto& spec : dualgrad::models::parameter_specs(model.description()))
+        s.add(spec.name, model.parameters().at(spec.name));
+    return s;
+}
+
+std::string optimizer_key(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+/// The checkpoint: parameters under their own names, AdamW's moments under
+/// `adamw.exp_avg.<name>` and `adamw.exp_avg_sq.<name>`, and the state in the metadata.
+void save_checkpoint(const dualgrad::models::TorchModel& model, torch::optim::AdamW& optimizer, const fs::path& path,
+                     const Recipe& r, int epochs_done, const std::string& log) {
+    Snapshot s = parameters_of(model);
+    std::int64_t step = 0;
+    const auto specs = dualgrad::models::parameter_specs(model.description());
+    for (const auto& spec : specs) {
+        if (dualgrad::models::TorchModel::is_running_statistic(spec.name)) continue;
+        const auto it = optimizer.state().find(optimizer_key(model.parameters().at(spec.name)));
+        if (it == optimizer.state().end()) continue; // before the first step
+        const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+        s.add("adamw.exp_avg." + spec.name, st.exp_avg());
+        s.add("adamw.exp_avg_sq." + spec.name, st.exp_avg_sq());
+        step = st.step();
+    }
+    if (path.has_parent_path()) fs::create_directories(path.parent_path());
+    s.save(path, dualgrad::io::Dtype::F32,
+           {{"dualgrad_checkpoint", "1"},
+            {"arch", r.arch},
+            {"recipe", r.to_json().dump()},
+            {"epochs_done", std::to_string(epochs_done)},
+            {"adamw_step", std::to_string(step)},
+            {"log", log}});
+}
+
+/// Reads a checkpoint's metadata field, naming the file when it is missing.
+std::string checkpoint_field(const dualgrad::io::SafetensorsFile& f, const fs::path& path, const std::string& key) {
+    const auto it = f.metadata().find(key);
+    if (it == f.metadata().end())
+        throw std::runtime_error(path.string() + ": not a dualgrad_train checkpoint (no '" + key + "' in its metadata)");
+    return it->second;
+}
+
+/// Restores parameters and AdamW state from `path`; returns (epochs done, log so far). Refuses a
+/// checkpoint of another architecture or of another recipe, naming what differs.
+std::pair<int, std::string> load_checkpoint(dualgrad::models::TorchModel& model, torch::optim::AdamW& optimizer,
+                                            const fs::path& path, const Recipe& r) {
+    const auto f = dualgrad::io::SafetensorsFile::open(path);
+    const std::string arch = checkpoint_field(f, path, "arch");
+    if (arch != r.arch)
+        throw std::runtime_error(path.string() + ": the checkpoint is of architecture '" + arch + "', not '" + r.arch +
+                                 "'; use another --checkpoint");
+    nlohmann::json saved;
+    try {
+        saved = nlohmann::json::parse(checkpoint_field(f, path, "recipe"));
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(path.string() + ": the checkpoint's recipe is not valid JSON (" + e.what() + ")");
+    }
+    const nlohmann::json want = r.to_json();
+    if (saved != want) {
+        std::string diff;
+        for (const auto& [k, v] : want.items())
+            if (!saved.contains(k) || saved[k] != v)
+                diff += (diff.empty() ? "" : ", ") + k + " " + (saved.contains(k) ? saved[k].dump() : "absent") + " there, " +
+                        v.dump() + " here";
+        for (const auto& [k, v] : saved.items())
+            if (!want.contains(k)) diff += (diff.empty() ? "" : ", ") + k + " " + v.dump() + " there, absent here";
+        throw std::runtime_error(path.string() + ": the checkpoint was made under another recipe (" + diff +
+                                 "); resume with its recipe or use another --checkpoint");
+    }
+    const int epochs_done = std::stoi(checkpoint_field(f, path, "epochs_done"));
+    const std::int64_t step = std::stoll(checkpoint_field(f, path, "adamw_step"));
+    model.load(f, {.allow_unused = true});
+    model.set_trainable(true);
+    at::NoGradGuard no_grad;
+    for (const auto& spec : dualgrad::models::parameter_specs(model.description())) {
+        if (dualgrad::models::TorchModel::is_running_statistic(spec.name)) continue;
+        const std::string m = "adamw.exp_avg." + spec.name, v = "adamw.exp_avg_sq." + spec.name;
+        if (!f.contains(m) || !f.contains(v)) continue;
+        auto read = [&](const std::string& name) {
+            auto data = f.read_float(name);
+            return at::from_blob(data.data(), spec.shape, at::TensorOptions().dtype(at::kFloat)).clone();
+        };
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(step);
+        st->exp_avg(read(m));
+        st->exp_avg_sq(read(v));
+        optimizer.state()[optimizer_key(model.parameters().at(spec.name))] = std::move(st);
+    }
+    return {epochs_done, checkpoint_field(f, path, "log")};
 }
 
 } // namespace
@@ -119,32 +232,38 @@ void save_params(const dualgrad::models::TorchModel& model, const fs::path& path
 int main(int argc, char** argv) {
     CLI::App app{"Train a dualgrad backbone on FashionLoc (image labels only, LibTorch CPU)"};
     Recipe r;
-    std::string out, export_path, fm_dir{dualgrad::io::fashion_mnist_default_dir};
+    int threads = 2, final_test = 2000;
+    std::string out, export_path, checkpoint, fm_dir{dualgrad::io::fashion_mnist_default_dir};
     app.add_option("--arch", r.arch, "vgg16, inception_v3, resnet50 or se_resnet50")->required();
     app.add_option("--width", r.width, "channel width multiplier")->capture_default_str();
     app.add_option("--seed", r.seed, "FashionLoc and training seed")->capture_default_str();
+    app.add_option("--version", r.version, "FashionLoc generator version (1 or 2)")->capture_default_str();
     app.add_option("--size", r.canvas, "canvas side (the network's input size)")->capture_default_str();
-    app.add_option("--train", r.train, "training samples")->capture_default_str();
-    app.add_option("--test", r.test, "test samples for the accuracy in the log")->capture_default_str();
-    app.add_option("--epochs", r.epochs)->capture_default_str();
-    app.add_option("--batch", r.batch)->capture_default_str();
+    app.add_option("--train", r.train, "training samples per epoch")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--test", r.test, "test samples for the accuracy in the log")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--final-test", final_test, "test and shifted-test samples measured at --export")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--epochs", r.epochs)->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--batch", r.batch)->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--lr", r.lr, "peak learning rate")->capture_default_str();
     app.add_option("--weight-decay", r.weight_decay)->capture_default_str();
     app.add_option("--dropout", r.dropout, "probability at the description's dropout layers")->capture_default_str();
     app.add_option("--warmup", r.warmup_steps, "linear warm-up steps")->capture_default_str();
-    app.add_option("--threads", r.threads)->capture_default_str();
+    app.add_option("--threads", threads)->check(CLI::Range(1, 256))->capture_default_str();
     app.add_option("--fashion-mnist", fm_dir, "folder of the Fashion-MNIST IDX files")->capture_default_str();
-    app.add_option("--out", out, "run folder: checkpoint and log.jsonl")->required();
+    app.add_option("--out", out, "run folder: log.jsonl (and the checkpoint unless --checkpoint)")->required();
+    app.add_option("--checkpoint", checkpoint, "the resumable checkpoint file (default OUT/checkpoint.safetensors)");
     app.add_option("--export", export_path, "write the final weights here (F16 safetensors)");
     app.add_option("--init", r.init, "warm start: take every tensor of the same name and shape from this safetensors file");
     CLI11_PARSE(app, argc, argv);
 
     try {
-        at::set_num_threads(r.threads);
+        (void)dualgrad::datasets::fashionloc_recipe(r.version, r.seed, FashionLocSplit::train, r.canvas); // checks the version
+        if (static_cast<std::int64_t>(r.epochs) * r.train > std::numeric_limits<int>::max())
+            throw std::runtime_error("--epochs x --train exceeds the generator's index range");
+        at::set_num_threads(threads);
         fs::create_directories(out);
-        const fs::path ckpt = fs::path(out) / "checkpoint.safetensors";
-        const fs::path optim_path = fs::path(out) / "optimizer.pt";
-        const fs::path state_path = fs::path(out) / "state.json";
+        const fs::path ckpt = checkpoint.empty() ? fs::path(out) / "checkpoint.safetensors" : fs::path(checkpoint);
         const fs::path log_path = fs::path(out) / "log.jsonl";
 
         dualgrad::models::ModelConfig mc;
@@ -172,41 +291,36 @@ int main(int argc, char** argv) {
         model.set_trainable(true);
         std::int64_t n_params = 0;
         for (const auto& p : model.trainable_parameters()) n_params += p.numel();
-
-        int start_epoch = 0;
-        if (fs::exists(state_path)) {
-            std::ifstream f(state_path);
-            const auto state = nlohmann::json::parse(f);
-            if (state.at("recipe") != r.to_json())
-                throw std::runtime_error("the run folder '" + out + "' holds a checkpoint of another recipe: " +
-                                         state.at("recipe").dump() + "; use another --out");
-            start_epoch = state.at("epochs_done").get<int>();
-            model.load(dualgrad::io::SafetensorsFile::open(ckpt));
-            model.set_trainable(true);
-        }
         torch::optim::AdamW optimizer(model.trainable_parameters(),
                                       torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
-        if (start_epoch > 0) {
-            torch::load(optimizer, optim_path.string());
-            std::printf("resuming %s after epoch %d\n", r.arch.c_str(), start_epoch);
+
+        int start_epoch = 0;
+        std::string log;
+        if (fs::exists(ckpt)) {
+            std::tie(start_epoch, log) = load_checkpoint(model, optimizer, ckpt, r);
+            std::printf("resuming %s after epoch %d from %s\n", r.arch.c_str(), start_epoch, ckpt.c_str());
         }
 
-        FashionLocConfig fc;
-        fc.seed = r.seed;
-        fc.canvas = r.canvas;
         const auto t0 = std::chrono::steady_clock::now();
         const auto train_src = dualgrad::io::load_fashion_mnist(dualgrad::io::FashionMnistSplit::train, fm_dir);
         const auto test_src = dualgrad::io::load_fashion_mnist(dualgrad::io::FashionMnistSplit::test, fm_dir);
-        auto [train_x, train_y] = make_split(train_src, fc, FashionLocSplit::train, r.train, r.threads);
-        auto [test_x, test_y] = make_split(test_src, fc, FashionLocSplit::test, r.test, r.threads);
-        std::printf("%s width %g: %lld parameters; data %d+%d samples in %.1f s\n", r.arch.c_str(), r.width,
-                    static_cast<long long>(n_params), r.train, r.test,
+        at::Tensor train_x, train_y;
+        if (!r.fresh()) std::tie(train_x, train_y) = make_split(train_src, r, FashionLocSplit::train, 0, r.train, threads);
+        auto [test_x, test_y] = make_split(test_src, r, FashionLocSplit::test, 0, r.test, threads);
+        at::Tensor shifted_x, shifted_y;
+        if (r.version >= 2) std::tie(shifted_x, shifted_y) = make_split(test_src, r, FashionLocSplit::shifted, 0, r.test, threads);
+        std::printf("%s width %g: %lld parameters; FashionLoc v%d, %d samples per epoch%s, test %d, in %.1f s\n",
+                    r.arch.c_str(), r.width, static_cast<long long>(n_params), r.version, r.train,
+                    r.fresh() ? " (fresh each epoch)" : "", r.test,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
         const int steps_per_epoch = (r.train + r.batch - 1) / r.batch;
         const int total_steps = steps_per_epoch * r.epochs;
         for (int epoch = start_epoch; epoch < r.epochs; ++epoch) {
             const auto te = std::chrono::steady_clock::now();
+            if (r.fresh())
+                std::tie(train_x, train_y) = make_split(train_src, r, FashionLocSplit::train, epoch * r.train, r.train, threads);
+            const double data_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
             auto eg = at::make_generator<at::CPUGeneratorImpl>(r.seed * 1000003ULL + static_cast<std::uint64_t>(epoch));
             const auto order = at::randperm(r.train, eg, at::kLong);
             const auto flips = at::rand({r.train}, eg).lt(0.5);
@@ -222,8 +336,10 @@ int main(int argc, char** argv) {
                 const auto idx = order.narrow(0, static_cast<std::int64_t>(s) * r.batch,
                                               std::min<std::int64_t>(r.batch, r.train - static_cast<std::int64_t>(s) * r.batch));
                 auto x = train_x.index_select(0, idx);
-                const auto f = flips.index_select(0, idx).view({-1, 1, 1, 1});
-                x = at::where(f, x.flip({3}), x);
+                if (!r.fresh()) { // version 1's augmentation; version 2's generator flips by itself
+                    const auto f = flips.index_select(0, idx).view({-1, 1, 1, 1});
+                    x = at::where(f, x.flip({3}), x);
+                }
                 const auto y = train_y.index_select(0, idx);
                 optimizer.zero_grad();
                 const auto logits = model.forward_train(normalize(x), r.dropout);
@@ -233,41 +349,49 @@ int main(int argc, char** argv) {
                 loss_sum += loss.item<double>() * static_cast<double>(idx.size(0));
                 correct += logits.argmax(1).eq(y).sum().item<std::int64_t>();
                 seen += idx.size(0);
-                if ((s + 1) % 20 == 0) {
+                if ((s + 1) % 50 == 0) {
                     std::printf("  epoch %d step %d/%d loss %.4f acc %.3f (%.1f s)\n", epoch + 1, s + 1, steps_per_epoch,
                                 loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen),
                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count());
                     std::fflush(stdout);
                 }
             }
-            const double test_acc = accuracy(model, test_x, test_y, 128);
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
-            const nlohmann::json line = {{"epoch", epoch + 1},
-                                         {"train_loss", loss_sum / static_cast<double>(seen)},
-                                         {"train_acc", static_cast<double>(correct) / static_cast<double>(seen)},
-                                         {"test_acc", test_acc},
-                                         {"test_samples", r.test},
-                                         {"seconds", secs}};
+            nlohmann::json line = {{"epoch", epoch + 1},
+                                   {"train_loss", loss_sum / static_cast<double>(seen)},
+                                   {"train_acc", static_cast<double>(correct) / static_cast<double>(seen)},
+                                   {"test_acc", accuracy(model, test_x, test_y, 128)},
+                                   {"test_samples", r.test}};
+            if (r.version >= 2) line["shifted_acc"] = accuracy(model, shifted_x, shifted_y, 128);
+            line["data_seconds"] = data_seconds;
+            line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
             std::printf("%s\n", line.dump().c_str());
             std::fflush(stdout);
-            // Checkpoint: parameters, optimizer, then the state file that makes them valid.
-            save_params(model, ckpt, dualgrad::io::Dtype::F32, {});
-            torch::save(optimizer, optim_path.string());
-            std::ofstream(log_path, std::ios::app) << line.dump() << "\n";
-            const nlohmann::json state = {{"recipe", r.to_json()}, {"epochs_done", epoch + 1}};
-            std::ofstream(state_path.string() + ".tmp") << state.dump(2) << "\n";
-            fs::rename(state_path.string() + ".tmp", state_path);
+            log += line.dump() + "\n";
+            save_checkpoint(model, optimizer, ckpt, r, epoch + 1, log);
+            std::ofstream(log_path.string() + ".tmp") << log;
+            fs::rename(log_path.string() + ".tmp", log_path);
         }
         if (!export_path.empty()) {
-            const double test_acc = accuracy(model, test_x, test_y, 128);
+            // The recorded accuracy: the first --final-test samples of test (and shifted).
+            auto [fx, fy] = make_split(test_src, r, FashionLocSplit::test, 0, final_test, threads);
+            const double test_acc = accuracy(model, fx, fy, 128);
+            dualgrad::io::Metadata meta = {{"arch", r.arch},
+                                           {"dataset", "FashionLoc v" + std::to_string(r.version)},
+                                           {"fashionloc_version", std::to_string(r.version)},
+                                           {"input_size", std::to_string(r.canvas)},
+                                           {"width", std::to_string(r.width)},
+                                           {"recipe", r.to_json().dump()},
+                                           {"test_acc_first_" + std::to_string(final_test), std::to_string(test_acc)}};
+            std::printf("test accuracy %.4f on the first %d test samples\n", test_acc, final_test);
+            if (r.version >= 2) {
+                auto [sx, sy] = make_split(test_src, r, FashionLocSplit::shifted, 0, final_test, threads);
+                const double shifted_acc = accuracy(model, sx, sy, 128);
+                meta["shifted_acc_first_" + std::to_string(final_test)] = std::to_string(shifted_acc);
+                std::printf("shifted-test accuracy %.4f on the first %d shifted samples\n", shifted_acc, final_test);
+            }
             if (fs::path(export_path).has_parent_path()) fs::create_directories(fs::path(export_path).parent_path());
-            save_params(model, export_path, dualgrad::io::Dtype::F16,
-                        {{"arch", r.arch},
-                         {"dataset", "FashionLoc v" + std::to_string(dualgrad::datasets::fashionloc_version)},
-                         {"recipe", r.to_json().dump()},
-                         {"test_acc_first_" + std::to_string(r.test), std::to_string(test_acc)}});
-            std::printf("wrote %s (test accuracy %.4f on the first %d test samples)\n", export_path.c_str(), test_acc,
-                        r.test);
+            parameters_of(model).save(export_path, dualgrad::io::Dtype::F16, meta);
+            std::printf("wrote %s\n", export_path.c_str());
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "dualgrad_train: %s\n", e.what());

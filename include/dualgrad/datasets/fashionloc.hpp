@@ -81,15 +81,19 @@ inline constexpr int fashionloc_version = 1;
 inline constexpr int fashionloc_min_item_side = 16;
 
 /// The parts of a FashionLoc dataset. Each has its own random stream; train takes its items from
-/// Fashion-MNIST train, val and test from Fashion-MNIST t10k (see the recipe above).
-enum class FashionLocSplit { train, val, test };
+/// Fashion-MNIST train, val, test and shifted from Fashion-MNIST t10k (see the recipe above).
+/// `shifted` shows the same items as `test` (sample i of both shows item i mod n); version 2
+/// draws its nuisances outside the training ranges there (`datasets/fashionloc_v2.hpp`), so
+/// that test and shifted differ only in what a robust classifier must ignore.
+enum class FashionLocSplit { train, val, test, shifted };
 
-/// "train", "val", "test".
+/// "train", "val", "test", "shifted".
 [[nodiscard]] constexpr std::string_view split_name(FashionLocSplit s) noexcept {
     switch (s) {
     case FashionLocSplit::train: return "train";
     case FashionLocSplit::val: return "val";
     case FashionLocSplit::test: return "test";
+    case FashionLocSplit::shifted: return "shifted";
     }
     return "?";
 }
@@ -107,6 +111,7 @@ struct ClutterConfig {
     int max_fragments = 4;
     int min_fragment_side = 8; ///< fragment side in pixels; must stay below the smallest object
     int max_fragment_side = 14;
+    friend bool operator==(const ClutterConfig&, const ClutterConfig&) = default;
 };
 
 /// How FashionLoc samples are made. The defaults are the published benchmark's.
@@ -118,6 +123,7 @@ struct FashionLocConfig {
     int mask_threshold = 64; ///< mask = scaled item intensity > mask_threshold (0..254)
     FashionLocSplit split = FashionLocSplit::train; ///< which random stream and item order
     ClutterConfig clutter{};
+    friend bool operator==(const FashionLocConfig&, const FashionLocConfig&) = default;
 };
 
 /// One FashionLoc sample.
@@ -479,8 +485,10 @@ private:
 }
 
 /// Samples [first, first + count) of `config.split`, in order (each as `generate` makes it).
-[[nodiscard]] inline std::vector<FashionLocSample> generate_range(const io::FashionMnist& source, int first, int count,
-                                                                  const FashionLocConfig& config) {
+/// `Config` is `FashionLocConfig` (version 1) or `FashionLocV2Config` (datasets/fashionloc_v2.hpp).
+template <class Config = FashionLocConfig>
+[[nodiscard]] std::vector<FashionLocSample> generate_range(const io::FashionMnist& source, int first, int count,
+                                                           const Config& config) {
     if (count < 0) dualgrad::detail::raise<value_error>("FashionLoc: negative sample count ", count);
     std::vector<FashionLocSample> out;
     out.reserve(static_cast<std::size_t>(count));
@@ -492,8 +500,9 @@ private:
 /// threads-th sample) and calls `fn(std::move(sample), index)` for each from its worker thread:
 /// `fn` must only touch data of its own sample. The first exception of any worker is rethrown
 /// after all have stopped. The samples do not depend on `threads`.
-template <class Fn>
-void generate_parallel(const io::FashionMnist& source, int first, int count, const FashionLocConfig& config,
+/// `Config` is `FashionLocConfig` (version 1) or `FashionLocV2Config` (datasets/fashionloc_v2.hpp).
+template <class Config, class Fn>
+void generate_parallel(const io::FashionMnist& source, int first, int count, const Config& config,
                        int threads, Fn&& fn) {
     if (count < 0) dualgrad::detail::raise<value_error>("FashionLoc: negative sample count ", count);
     threads = std::max(1, std::min(threads, std::max(count, 1)));
