@@ -15,7 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include <dualgrad/io/image.hpp>
-#include <dualgrad/localize/box_extractor.hpp>
+#include <dualgrad/io/detail/files.hpp>
+#include <dualgrad/pipeline.hpp>
 
 #include "bundled.hpp"
 #include "common.hpp"
@@ -72,7 +73,6 @@ inline void add_localize(CLI::App& app) {
             class_names = bundled->class_names;
         }
         const std::string method_name = !opt->method.empty() ? opt->method : bundled ? bundled->method : "dgl";
-        const Method method = parse_method(method_name);
         std::vector<std::string> images = opt->images;
         if (images.empty()) {
             if (!bundled) detail::raise<value_error>("no image given (the bundled samples go with the bundled model)");
@@ -84,10 +84,11 @@ inline void add_localize(CLI::App& app) {
             class_names.clear();
             for (std::string line; std::getline(in, line);) class_names.push_back(line);
         }
-        auto runner = make_runner(opt->backend, arch, weights, opt->threads);
+        auto model = make_model(opt->backend, arch, weights, opt->threads);
+        const std::vector<std::string> methods = parse_methods(*model, {method_name});
         const std::string layer = !opt->layer.empty() ? opt->layer
                                   : bundled          ? bundled->layer
-                                                     : runner->description().cam_layer;
+                                                     : model->cam_layer();
         const double threshold = opt->threshold ? *opt->threshold : bundled ? bundled->threshold : 0.2;
         PreprocessCli pre = opt->pre;
         if (bundled && cmd->count("--size") == 0) pre.size = bundled->size;
@@ -98,55 +99,49 @@ inline void add_localize(CLI::App& app) {
                               {"method", method_name}, {"threshold", threshold},      {"input_size", pre.size},
                               {"protocol", "wsolevaluation largest contour (bicubic resize to the image, min-max)"},
                               {"images", nlohmann::json::array()}};
-        BoxExtractor<WsolLargestContour> extractor(WsolLargestContour{0.01, {threshold}});
         std::set<std::string> used_names;
         std::vector<io::Image> overlays;
         for (std::size_t first = 0; first < images.size(); first += static_cast<std::size_t>(opt->batch)) {
             const std::size_t count = std::min(images.size() - first, static_cast<std::size_t>(opt->batch));
             std::vector<io::Image> batch;
-            for (std::size_t i = 0; i < count; ++i) batch.push_back(io::read_image(images[first + i]));
-            const auto maps = runner->run(io::preprocess(batch, pre.options()), {layer}, {method},
-                                          parse_target(opt->target, static_cast<std::int64_t>(count)), cost);
-            const auto& per_slot = maps.maps[0][0];
-            std::vector<float> probs(static_cast<std::size_t>(maps.logits.classes()));
+            std::vector<ImageSize> sizes;
+            for (std::size_t i = 0; i < count; ++i) {
+                batch.push_back(io::read_image(images[first + i]));
+                sizes.push_back({batch.back().height, batch.back().width});
+            }
+            auto maps = model->maps(io::preprocess(batch, pre.options()), {layer}, methods,
+                                    parse_target(opt->target, static_cast<std::int64_t>(count)), cost);
+            const auto found = localizations(maps.logits, maps.targets, std::move(maps.maps[0][0]), sizes, threshold);
+            const auto T = static_cast<std::size_t>(maps.targets.slots());
             for (std::size_t i = 0; i < count; ++i) {
                 const auto& img = batch[i];
-                const int n = static_cast<int>(i);
-                softmax(maps.logits.row(n), probs);
                 nlohmann::json entry = {{"image", images[first + i]}, {"width", img.width}, {"height", img.height},
                                         {"objects", nlohmann::json::array()}};
-                std::optional<Box> first_box;
-                const ScoreMap* first_map = nullptr;
-                for (int t = 0; t < maps.targets.slots(); ++t) {
-                    const int c = maps.targets(n, t);
-                    const auto& map = per_slot[static_cast<std::size_t>(t)][i];
-                    const Box b = extractor.boxes_per_threshold(map, {img.height, img.width}).at(0).at(0);
-                    nlohmann::json o = {{"class", c}, {"score", probs[static_cast<std::size_t>(c)]},
-                                        {"box", {b.x0, b.y0, b.x1, b.y1}}};
-                    if (c < static_cast<int>(class_names.size())) o["class_name"] = class_names[static_cast<std::size_t>(c)];
+                for (std::size_t t = 0; t < T; ++t) {
+                    const Localization& f = found[i * T + t];
+                    nlohmann::json o = {{"class", f.class_id}, {"score", f.probability},
+                                        {"box", {f.box.x0, f.box.y0, f.box.x1, f.box.y1}}};
+                    if (f.class_id < static_cast<int>(class_names.size()))
+                        o["class_name"] = class_names[static_cast<std::size_t>(f.class_id)];
                     entry["objects"].push_back(o);
-                    if (t == 0) {
-                        first_box = b;
-                        first_map = &map;
-                    }
                 }
                 // The overlay of the first target: <stem>.png, made unique within the folder.
+                const Localization& f0 = found[i * T];
                 std::string stem = std::filesystem::path(images[first + i]).stem().string();
                 std::string name = stem + ".png";
                 for (int k = 2; !used_names.insert(name).second; ++k) name = stem + "_" + std::to_string(k) + ".png";
-                overlays.push_back(io::heatmap_overlay(img, *first_map, first_box));
+                overlays.push_back(io::heatmap_overlay(img, f0.map, f0.box));
                 io::write_png(std::filesystem::path(opt->out) / name, overlays.back());
                 entry["overlay"] = name;
                 const auto& o0 = entry["objects"][0];
                 std::printf("%s: class %d%s (p = %.3f), box (%d, %d, %d, %d) -> %s\n", images[first + i].c_str(),
-                            o0["class"].get<int>(),
-                            o0.contains("class_name") ? (" " + o0["class_name"].get<std::string>()).c_str() : "",
-                            o0["score"].get<double>(), first_box->x0, first_box->y0, first_box->x1, first_box->y1,
+                            f0.class_id, o0.contains("class_name") ? (" " + o0["class_name"].get<std::string>()).c_str() : "",
+                            static_cast<double>(f0.probability), f0.box.x0, f0.box.y0, f0.box.x1, f0.box.y1,
                             (std::filesystem::path(opt->out) / name).c_str());
                 doc["images"].push_back(std::move(entry));
             }
         }
-        std::ofstream(std::filesystem::path(opt->out) / "boxes.json") << doc.dump(1) << "\n";
+        io::detail::write_file_text(std::filesystem::path(opt->out) / "boxes.json", doc.dump(1) + "\n");
         if (!opt->montage.empty()) io::write_png(opt->montage, io::tile_images(overlays));
         std::printf("wrote %s\n", (std::filesystem::path(opt->out) / "boxes.json").c_str());
     });

@@ -95,7 +95,8 @@ inline void add_maps(CLI::App& app) {
     add_backend_option(cmd, opt->backend);
     cmd->add_option("--out", opt->out, "Output prefix")->required();
     cmd->callback([opt] {
-        const auto methods = parse_methods(opt->methods);
+        auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads);
+        const auto methods = parse_methods(*model, opt->methods);
         const auto cost = parse_cost(opt->cost, opt->alpha);
         const io::NpyArray arr = io::read_npy(opt->input);
         if (arr.dtype() != io::NpyDtype::f4 || arr.rank() != 4)
@@ -105,11 +106,10 @@ inline void add_maps(CLI::App& app) {
         for (std::size_t i = 0; i < values.size(); ++i)
             if (!std::isfinite(values[i]))
                 detail::raise<value_error>(opt->input, ": non-finite value at flat index ", i);
-        auto runner = make_runner(opt->backend, opt->arch, opt->weights, opt->threads);
         io::NchwTensor input;
         input.shape = {s[0], s[1], s[2], s[3]};
         input.values = values;
-        const auto result = runner->run(input, opt->layers, methods, parse_target(opt->target, s[0]), cost);
+        const auto result = model->maps(input, opt->layers, methods, parse_target(opt->target, s[0]), cost);
         const std::int64_t N = result.targets.samples(), T = result.targets.slots();
         io::write_npy(opt->out + ".logits.npy", std::vector<float>(result.logits.values().begin(), result.logits.values().end()),
                       {N, std::int64_t{result.logits.classes()}});
@@ -128,7 +128,7 @@ inline void add_maps(CLI::App& app) {
                         const auto& map = per_slot[static_cast<std::size_t>(t)][static_cast<std::size_t>(n)];
                         out.insert(out.end(), map.values().begin(), map.values().end());
                     }
-                const std::string name = opt->out + (methods.size() > 1 ? "." + std::string(dualgrad::name(methods[m])) : "") +
+                const std::string name = opt->out + (methods.size() > 1 ? "." + methods[m] : "") +
                                          "." + layer_file_name(opt->layers[l]) + ".npy";
                 io::write_npy(name, out, {N, T, std::int64_t{h}, std::int64_t{w}});
                 double sum = 0;

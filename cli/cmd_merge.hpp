@@ -24,32 +24,16 @@ inline void add_merge(CLI::App& app) {
     cmd->callback([opt] {
         EvalRuns merged;
         nlohmann::json sources = nlohmann::json::array();
+        std::error_code ec;
+        for (const auto& dir : opt->dirs)
+            if (std::filesystem::exists(opt->out, ec) && std::filesystem::equivalent(dir, opt->out, ec))
+                detail::raise<value_error>("--out '", opt->out, "' is one of the shards being merged ('", dir,
+                                           "'); write the merged result elsewhere");
         for (std::size_t i = 0; i < opt->dirs.size(); ++i) {
             const auto file = std::filesystem::path(opt->dirs[i]) / "metrics.json";
-            auto r = read_eval(file);
-            if (i == 0) {
-                merged = std::move(r);
-            } else {
-                if (r.protocol != merged.protocol)
-                    detail::raise<value_error>("'", file.string(), "' was evaluated with protocol '", r.protocol,
-                                               "', the first shard with '", merged.protocol, "'");
-                if (r.arch != merged.arch)
-                    detail::raise<value_error>("'", file.string(), "' is for arch '", r.arch, "', the first shard for '",
-                                               merged.arch, "'");
-                if (r.runs.size() != merged.runs.size())
-                    detail::raise<value_error>("'", file.string(), "' has ", r.runs.size(), " runs, the first shard ",
-                                               merged.runs.size());
-                for (auto& [key, m] : r.runs) {
-                    auto it = merged.runs.find(key);
-                    if (it == merged.runs.end())
-                        detail::raise<value_error>("'", file.string(), "' has run '", key, "', which the first shard lacks");
-                    try {
-                        it->second += m;
-                    } catch (const value_error& e) {
-                        detail::raise<value_error>("'", file.string(), "', run '", key, "': ", e.what());
-                    }
-                }
-            }
+            auto r = eval::read_runs(file);
+            if (i == 0) merged = std::move(r);
+            else merged.merge(r, "'" + file.string() + "'");
             sources.push_back(opt->dirs[i]);
         }
         write_eval(opt->out, merged, {{"merged", sources}});

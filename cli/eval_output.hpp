@@ -1,7 +1,6 @@
 #pragma once
 // The files `dualgrad eval` writes and `dualgrad merge` combines:
-//   metrics.json  {"format": "dualgrad-eval-1", "arch": ..., "shard": {"index", "count"} | {"merged": [...]},
-//                  "runs": {"<method>@<layer>": {"counts": ..., "results": ...}}}
+//   metrics.json  eval::runs_to_json (include/dualgrad/eval/runs.hpp): the counts of every run
 //   table.md      methods by layers: top-1 loc, top-5 loc and GT-known errors at the best threshold,
 //                 and MaxBoxAccV2 (the paper's Table 1 layout)
 #include <filesystem>
@@ -14,56 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <dualgrad/eval/runs.hpp>
+#include <dualgrad/io/detail/files.hpp>
 #include <dualgrad/metrics/serialize.hpp>
 
 namespace dualgrad::cli {
 
-inline constexpr const char* eval_format = "dualgrad-eval-1";
-
-struct EvalRuns {
-    std::string arch;
-    std::string protocol = "wsolevaluation";
-    std::vector<std::string> methods; // in the order requested
-    std::vector<std::string> layers;  // in the order requested
-    std::map<std::string, LocMetrics> runs; // "<method>@<layer>"
-};
-
-inline nlohmann::json read_json_file(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    if (!in) detail::raise<io_error>("cannot open '", p.string(), "'");
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-        detail::raise<io_error>("'", p.string(), "' is not valid JSON: ", e.what());
-    }
-}
-
-inline EvalRuns read_eval(const std::filesystem::path& file) {
-    const auto j = read_json_file(file);
-    const std::string src = file.string();
-    if (!j.is_object() || j.value("format", "") != eval_format)
-        detail::raise<io_error>("'", src, "' is not a dualgrad eval metrics file (format '", eval_format, "' expected)");
-    EvalRuns r;
-    r.arch = j.value("arch", "");
-    if (!j.contains("runs") || !j["runs"].is_object()) detail::raise<io_error>("'", src, "' has no 'runs' object");
-    for (const auto& [key, value] : j["runs"].items()) {
-        if (key.find('@') == std::string::npos)
-            detail::raise<io_error>("'", src, "': run '", key, "' is not named <method>@<layer>");
-        r.runs.emplace(key, metrics_from_json(value, src + ": run " + key));
-    }
-    r.protocol = j.value("protocol", r.protocol);
-    r.methods = j.value("methods", std::vector<std::string>{});
-    r.layers = j.value("layers", std::vector<std::string>{});
-    // Files without the orders (older ones): the names in sorted order.
-    std::set<std::string> ms, ls;
-    for (const auto& [key, m] : r.runs) {
-        ms.insert(key.substr(0, key.find('@')));
-        ls.insert(key.substr(key.find('@') + 1));
-    }
-    if (r.methods.empty()) r.methods.assign(ms.begin(), ms.end());
-    if (r.layers.empty()) r.layers.assign(ls.begin(), ls.end());
-    return r;
-}
+using EvalRuns = eval::Runs;
 
 inline std::string fmt(double v) {
     std::ostringstream os;
@@ -74,11 +30,12 @@ inline std::string fmt(double v) {
 }
 
 /// Methods by layers, like the paper's Table 1: top-1 / top-5 / GT-known loc errors at the
-/// threshold that maximizes GT-known accuracy, MaxBoxAccV2 and PxAP (when masks were given).
+/// threshold that maximizes GT-known accuracy, MaxBoxAccV2 and PxAP (when masks were given), and
+/// the classifier's top-1 / top-5 accuracy on the same images.
 inline std::string table_markdown(const EvalRuns& r) {
     std::ostringstream os;
-    os << "| method | layer | top-1 loc err | top-5 loc err | GT-known loc err | MaxBoxAccV2 | PxAP | images |\n";
-    os << "|---|---|---|---|---|---|---|---|\n";
+    os << "| method | layer | top-1 loc err | top-5 loc err | GT-known loc err | MaxBoxAccV2 | PxAP | images | top-1 cls acc | top-5 cls acc |\n";
+    os << "|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& method : r.methods)
         for (const auto& layer : r.layers) {
             const auto it = r.runs.find(method + "@" + layer);
@@ -94,7 +51,13 @@ inline std::string table_markdown(const EvalRuns& r) {
             }
             os << (m.max_box_acc_v2().num_images() > 0 ? fmt(m.max_box_acc_v2().result().mean) : "-") << " | "
                << (m.pxap().num_images() > 0 ? fmt(m.pxap().result().pxap) : "-") << " | "
-               << m.max_box_acc_v2().num_images() << " |\n";
+               << m.max_box_acc_v2().num_images() << " | ";
+            if (m.loc_accuracy().num_images() > 0) {
+                const auto r = m.loc_accuracy().result();
+                os << fmt(r.top1_cls) << " | " << fmt(r.top5_cls) << " |\n";
+            } else {
+                os << "- | - |\n";
+            }
         }
     return os.str();
 }
@@ -126,14 +89,15 @@ inline std::string best_layers_markdown(const EvalRuns& r) {
     return os.str();
 }
 
+/// Writes metrics.json and table.md into `dir` (created), each all or nothing.
 inline void write_eval(const std::filesystem::path& dir, const EvalRuns& r, const nlohmann::json& shard) {
-    std::filesystem::create_directories(dir);
-    nlohmann::json j = {{"format", eval_format}, {"arch", r.arch},     {"protocol", r.protocol}, {"methods", r.methods},
-                        {"layers", r.layers},    {"shard", shard},     {"runs", nlohmann::json::object()}};
-    for (const auto& [key, m] : r.runs) j["runs"][key] = metrics_to_json(m);
-    std::ofstream(dir / "metrics.json") << j.dump(1) << "\n";
-    std::ofstream(dir / "table.md") << table_markdown(r) << "\nEach method at its best layer (lowest GT-known error):\n\n"
-                                     << best_layers_markdown(r);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) detail::raise<io_error>(dir.string(), ": cannot create the output folder (", ec.message(), ")");
+    io::detail::write_file_text(dir / "table.md", table_markdown(r) + "\nEach method at its best layer (lowest GT-known error):\n\n" +
+                                                      best_layers_markdown(r));
+    // metrics.json last: it is what `merge` reads, and it says the run completed.
+    io::detail::write_file_text(dir / "metrics.json", eval::runs_to_json(r, shard).dump(1) + "\n");
 }
 
 } // namespace dualgrad::cli

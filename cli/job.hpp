@@ -1,6 +1,6 @@
 #pragma once
-// The shared job of `maps`, `localize` and `eval`: one forward and one batched backward pass of a
-// CPU-engine model for a batch, then the maps of every requested method at every requested layer.
+// What `maps`, `localize` and `eval` share: the model from --backend/--arch/--weights (an
+// eval::MapModel), method names, targets and the preprocessing flags.
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -14,8 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include <dualgrad/core/cost.hpp>
-#include <dualgrad/core/methods.hpp>
-#include <dualgrad/core/score_maps.hpp>
+#include <dualgrad/eval/maps.hpp>
 #include <dualgrad/io/image.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
@@ -23,135 +22,36 @@
 
 namespace dualgrad::cli {
 
-/// DGL's cost policy as chosen on the command line (`--cost reference|xent --alpha A`).
-using AnyCost = std::variant<ReferenceCost, CrossEntropyCost>;
-
-inline AnyCost parse_cost(const std::string& name, float alpha) {
-    if (name == "reference") return ReferenceCost{alpha};
-    if (name == "xent") return CrossEntropyCost{alpha};
-    detail::raise<value_error>("--cost: unknown cost '", name, "'; valid: reference, xent");
-}
-
 /// `top1`, `topk:K`, `class:C` (every sample) or `gt:FILE` (one class per line, or
 /// `image_id,class` lines as in wsolevaluation's class_labels.txt, in sample order).
 inline TargetRule parse_target(const std::string& text, std::int64_t samples);
 
-/// Comma-separated method names -> methods (`cam, gradcam, ...`); the error lists the valid names.
-inline std::vector<Method> parse_methods(const std::vector<std::string>& names) {
-    std::vector<Method> out;
-    for (const auto& n : names) out.push_back(parse_method(n));
-    if (out.empty()) detail::raise<value_error>("--method: no method given");
-    return out;
+/// Checks the method names against the model's registry (the error lists the valid names).
+inline std::vector<std::string> parse_methods(const eval::MapModel& model, const std::vector<std::string>& names) {
+    if (names.empty()) detail::raise<value_error>("--method: no method given");
+    for (const auto& n : names) (void)model.cam_layer_only(n);
+    return names;
 }
-
-/// The maps of one batch: maps[method][layer][slot][sample] at feature resolution (raw).
-struct BatchMaps {
-    Logits logits;
-    Targets targets;
-    std::vector<std::vector<std::vector<std::vector<ScoreMap>>>> maps;
-};
-
-/// Runs `source` once on `input` for all `layers` and `methods` (the gradients are computed only
-/// if a method needs them; CAM uses `head`). CAM exists at the CAM layer only (`is_cam_layer`):
-/// elsewhere it is an error, or (`skip_cam_elsewhere`) an empty entry.
-template <class Source, class IsCamLayer>
-BatchMaps compute_maps_with(Source& source, const typename Source::input_type& input,
-                            const std::vector<std::string>& layers, const std::vector<Method>& methods,
-                            const TargetRule& targets, const AnyCost& cost, const FcHead* head,
-                            const std::string& cam_layer, IsCamLayer&& is_cam_layer, bool skip_cam_elsewhere) {
-    using B = typename Source::backend;
-    bool need_grad = false;
-    for (Method m : methods) need_grad = need_grad || needs_gradients(m);
-    return std::visit(
-        [&](const auto& c) {
-            using Cost = std::decay_t<decltype(c)>;
-            GradientRequest request = request_for(layers, targets, c);
-            request.class_vjps = need_grad;
-            const auto result = source.gradients(input, request);
-            BatchMaps out{result.logits, result.targets, {}};
-            MapOptions<Cost> opts{c, std::nullopt};
-            if (head) opts.fc = *head;
-            for (Method m : methods) {
-                auto& per_layer = out.maps.emplace_back();
-                for (std::size_t l = 0; l < layers.size(); ++l) {
-                    auto& per_slot = per_layer.emplace_back();
-                    if (m == Method::cam && !is_cam_layer(layers[l])) {
-                        if (!skip_cam_elsewhere)
-                            detail::raise<value_error>("method 'cam' is defined at the CAM layer '", cam_layer,
-                                                       "' only, not at '", layers[l], "'");
-                        continue; // left empty
-                    }
-                    const auto maps = class_maps<B, Cost>(m, result.layers[l], &result.targets, opts);
-                    for (const auto& t : maps) per_slot.push_back(to_score_maps<B>(t));
-                }
-            }
-            return out;
-        },
-        cost);
-}
-
-/// A loaded model on one engine: `--backend cpu` (the CPU engine) or `--backend torch` (LibTorch,
-/// when the CLI was built with it; cli/torch_runner.cpp).
-class MapRunner {
-public:
-    virtual ~MapRunner() = default;
-    [[nodiscard]] virtual const models::ModelDescription& description() const = 0;
-    /// The node of a layer name; an unknown name is an error listing the valid ones.
-    [[nodiscard]] virtual int node(const std::string& layer) const = 0;
-    [[nodiscard]] virtual BatchMaps run(const io::NchwTensor& input, const std::vector<std::string>& layers,
-                                        const std::vector<Method>& methods, const TargetRule& targets,
-                                        const AnyCost& cost, bool skip_cam_elsewhere = false) = 0;
-};
-
-/// The CPU engine with a thread count, as a `GradientSource`.
-struct CpuSource {
-    using backend = EigenBackend;
-    using input_type = nn::Tensor;
-    models::CpuModel& model;
-    const nn::ExecContext& ctx;
-    GradientResult<EigenBackend> gradients(const nn::Tensor& in, const GradientRequest& req) const {
-        return model.graph.gradients(in, req, ctx);
-    }
-};
-
-class CpuRunner final : public MapRunner {
-public:
-    CpuRunner(models::CpuModel model, int threads) : model_(std::move(model)) {
-        if (threads > 0) ctx_.threads = threads;
-    }
-    const models::ModelDescription& description() const override { return model_.description; }
-    int node(const std::string& layer) const override { return model_.graph.node(layer); }
-    BatchMaps run(const io::NchwTensor& x, const std::vector<std::string>& layers, const std::vector<Method>& methods,
-                  const TargetRule& targets, const AnyCost& cost, bool skip_cam_elsewhere) override {
-        CpuSource source{model_, ctx_};
-        const bool cam = std::find(methods.begin(), methods.end(), Method::cam) != methods.end();
-        const std::optional<FcHead> head = cam ? std::optional<FcHead>(model_.cam_head()) : std::nullopt;
-        const int cam_node = model_.graph.node(model_.description.cam_layer);
-        return compute_maps_with(
-            source, EigenBackend::from_host({x.shape[0], x.shape[1], x.shape[2], x.shape[3]}, x.values), layers, methods,
-            targets, cost, head ? &*head : nullptr, model_.description.cam_layer,
-            [&](const std::string& l) { return model_.graph.node(l) == cam_node; }, skip_cam_elsewhere);
-    }
-
-private:
-    models::CpuModel model_;
-    nn::ExecContext ctx_;
-};
 
 #ifdef DUALGRAD_CLI_WITH_TORCH
 /// Defined in cli/torch_runner.cpp (the CLI's one LibTorch translation unit).
-std::unique_ptr<MapRunner> make_torch_runner(const std::string& arch, const std::filesystem::path& weights, int threads);
+std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads);
 #endif
 
 /// The model of `arch` from `weights` on `backend` ("cpu" or "torch").
-inline std::unique_ptr<MapRunner> make_runner(const std::string& backend, const std::string& arch,
-                                              const std::filesystem::path& weights, int threads) {
-    if (backend == "cpu") return std::make_unique<CpuRunner>(open_model(arch, weights), threads);
+inline std::unique_ptr<eval::MapModel> make_model(const std::string& backend, const std::string& arch,
+                                                  const std::filesystem::path& weights, int threads) {
+    if (threads < 0) detail::raise<value_error>("--threads ", threads, " must not be negative (0: all cores)");
+    if (backend == "cpu") {
+        auto model = open_model(arch, weights);
+        if (threads > 0) model.exec.threads = threads;
+        return eval::cpu_map_model(std::move(model));
+    }
     if (backend == "torch") {
 #ifdef DUALGRAD_CLI_WITH_TORCH
         if (!std::filesystem::exists(weights))
             detail::raise<io_error>("weights file '", weights.string(), "' does not exist");
-        return make_torch_runner(arch, weights, threads);
+        return make_torch_model(arch, weights, threads);
 #else
         detail::raise<value_error>("--backend torch: this dualgrad was built without LibTorch (install libtorch-dev "
                                    "and reconfigure)");

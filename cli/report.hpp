@@ -178,10 +178,10 @@ inline std::string report_html(const EvalRuns& r, const std::string& subtitle, c
 
 inline void write_report(const std::filesystem::path& dir, const EvalRuns& r, const std::string& subtitle,
                          const std::vector<ReportExample>& examples) {
-    std::filesystem::create_directories(dir);
-    std::ofstream out(dir / "report.html");
-    out << report_html(r, subtitle, examples);
-    if (!out) detail::raise<io_error>("cannot write '", (dir / "report.html").string(), "'");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) detail::raise<io_error>(dir.string(), ": cannot create the output folder (", ec.message(), ")");
+    io::detail::write_file_text(dir / "report.html", report_html(r, subtitle, examples));
 }
 
 } // namespace dualgrad::cli

@@ -1,5 +1,5 @@
-// `--backend torch`: the CLI's maps on LibTorch (models::TorchModel, TorchBackend), in the CLI's
-// one LibTorch translation unit (built only when dualgrad::torch exists).
+// `--backend torch`: the CLI's models on LibTorch (models::TorchModel, TorchBackend) as an
+// eval::MapModel, in the CLI's one LibTorch translation unit (built only when dualgrad::torch exists).
 #include <ATen/Parallel.h>
 
 #include <dualgrad/backend/torch.hpp>
@@ -9,47 +9,33 @@
 
 namespace dualgrad::cli {
 
-namespace {
-
-class TorchRunner final : public MapRunner {
-public:
-    TorchRunner(models::TorchModel model, int threads) : model_(std::move(model)) {
-        if (threads > 0) at::set_num_threads(threads);
-    }
-    const models::ModelDescription& description() const override { return model_.description(); }
-    int node(const std::string& layer) const override { return model_.node(layer); }
-    BatchMaps run(const io::NchwTensor& x, const std::vector<std::string>& layers, const std::vector<Method>& methods,
-                  const TargetRule& targets, const AnyCost& cost, bool skip_cam_elsewhere) override {
-        const auto input = TorchBackend::from_host({x.shape[0], x.shape[1], x.shape[2], x.shape[3]}, x.values)
-                               .to(model_.device());
-        const bool cam = std::find(methods.begin(), methods.end(), Method::cam) != methods.end();
-        std::optional<FcHead> head;
-        if (cam) {
-            const auto& d = model_.description();
-            const auto w = model_.parameters().at(d.cam_weight).to(at::kCPU).contiguous();
-            head_w_.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-            head = FcHead{head_w_, static_cast<int>(w.size(0)), static_cast<int>(w.numel() / w.size(0))};
+std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads) {
+    if (threads > 0) at::set_num_threads(threads);
+    auto model = models::load_torch_model(arch, weights);
+    auto description = model.description();
+    const at::Device device = model.device();
+    // The CAM head is copied to the host once per batch that asks for it; the spans point into
+    // these buffers, which live as long as the model.
+    auto head_w = std::make_shared<std::vector<float>>();
+    auto head_b = std::make_shared<std::vector<float>>();
+    return std::make_unique<eval::SourceMapModel<models::TorchModel>>(
+        std::move(model), std::move(description),
+        [device](const io::NchwTensor& x) {
+            return TorchBackend::from_host({x.shape[0], x.shape[1], x.shape[2], x.shape[3]}, x.values).to(device);
+        },
+        [head_w, head_b](models::TorchModel& m) -> std::optional<FcHead> {
+            const auto& d = m.description();
+            const auto w = m.parameters().at(d.cam_weight).to(at::kCPU).contiguous();
+            head_w->assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+            FcHead head{*head_w, static_cast<int>(w.size(0)), static_cast<int>(w.numel() / w.size(0))};
             if (!d.cam_bias.empty()) {
-                const auto b = model_.parameters().at(d.cam_bias).to(at::kCPU).contiguous();
-                head_b_.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
-                head->bias = head_b_;
+                const auto b = m.parameters().at(d.cam_bias).to(at::kCPU).contiguous();
+                head_b->assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+                head.bias = *head_b;
             }
-        }
-        const int cam_node = model_.node(model_.description().cam_layer);
-        return compute_maps_with(model_, input, layers, methods, targets, cost, head ? &*head : nullptr,
-                                 model_.description().cam_layer,
-                                 [&](const std::string& l) { return model_.node(l) == cam_node; }, skip_cam_elsewhere);
-    }
-
-private:
-    models::TorchModel model_;
-    std::vector<float> head_w_, head_b_;
-};
-
-} // namespace
-
-std::unique_ptr<MapRunner> make_torch_runner(const std::string& arch, const std::filesystem::path& weights, int threads) {
-    return std::make_unique<TorchRunner>(models::load_torch_model(arch, weights), threads);
+            return head;
+        },
+        [](const models::TorchModel& m, const std::string& l) { return m.node(l); });
 }
 
 } // namespace dualgrad::cli

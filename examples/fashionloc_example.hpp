@@ -30,7 +30,7 @@ inline int run_fashionloc_example(const std::string& arch, const std::string& de
     // wsolevaluation box (bicubic resize to the image, min-max, largest contour at 0.2).
     const auto found = dualgrad::localize(model.graph, input,
                                           dualgrad::LocalizeOptions<>{.layer = layer,
-                                                                      .method = dualgrad::Method::dgl,
+                                                                      .method = "dgl",
                                                                       .image = {image.height, image.width},
                                                                       .threshold = 0.2});
     const auto& f = found.at(0);

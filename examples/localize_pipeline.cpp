@@ -31,7 +31,7 @@ int main(int argc, char** argv) try {
                     image(n, c, y, x) = (inside ? 1.5f : -0.5f) + 0.05f * static_cast<float>((x * 7 + y * 13 + c) % 11);
                 }
 
-    for (auto method : {dualgrad::Method::dgl, dualgrad::Method::pcs, dualgrad::Method::layercam}) {
+    for (std::string method : {"dgl", "pcs", "layercam"}) {
         const auto found = dualgrad::localize(model.graph, image,
                                               dualgrad::LocalizeOptions<>{.layer = layer,
                                                                           .method = method,
@@ -39,7 +39,7 @@ int main(int argc, char** argv) try {
                                                                           .image = {H, W}});
         for (const auto& f : found)
             std::printf("%-9s sample %d class %d (p = %.3f): box (%d, %d, %d, %d), map %dx%d\n",
-                        std::string(dualgrad::name(method)).c_str(), f.sample, f.class_id, f.probability, f.box.x0,
+                        method.c_str(), f.sample, f.class_id, f.probability, f.box.x0,
                         f.box.y0, f.box.x1, f.box.y1, f.map.height(), f.map.width());
     }
     return 0;

@@ -69,7 +69,7 @@ dualgrad_cli_test(eval_bad_metadata 1 "localization\\.txt:2.*(fields|field)"
                   "eval --metadata ${_fx}/cli/bad_metadata --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")
 dualgrad_cli_test(eval_box_outside 1 "localization\\.txt:2.*outside"
                   "eval --metadata ${_fx}/cli/box_outside --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")
-dualgrad_cli_test(eval_bad_protocol 1 "unknown protocol 'voc'; valid: wsolevaluation, layercam"
+dualgrad_cli_test(eval_bad_protocol 1 "unknown protocol 'voc'; valid protocols: wsolevaluation, layercam, cam"
                   "eval ${_eval_args} --protocol voc --out ${_work}/bad")
 
 # report.html renders in headless Chromium (Debian's chromium) with no console message.

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <string_view>
+#include <variant>
 #include <span>
 
 #include "dualgrad/error.hpp"
@@ -84,5 +86,16 @@ struct CrossEntropyCost {
 
 static_assert(LinearCostPolicy<ReferenceCost>);
 static_assert(LinearCostPolicy<CrossEntropyCost>);
+
+/// A cost policy chosen at run time (a command-line flag, a config file).
+using AnyCost = std::variant<ReferenceCost, CrossEntropyCost>;
+
+/// "reference" or "xent" with `alpha`; the error names the valid ones.
+[[nodiscard]] inline AnyCost parse_cost(std::string_view name, float alpha) {
+    if (!std::isfinite(alpha)) detail::raise<value_error>("cost: alpha ", alpha, " is not a finite number");
+    if (name == "reference") return ReferenceCost{alpha};
+    if (name == "xent") return CrossEntropyCost{alpha};
+    detail::raise<value_error>("cost: unknown cost '", name, "'; valid: reference, xent");
+}
 
 } // namespace dualgrad

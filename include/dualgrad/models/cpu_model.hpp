@@ -77,9 +77,19 @@ namespace dualgrad::models {
 }
 
 /// A backbone on the CPU engine, with its description (for CAM's head and the default layers).
+/// It is a `GradientSource` that carries its execution settings (`exec.threads`).
 struct CpuModel {
+    using backend = EigenBackend;
+    using input_type = nn::Tensor;
+
     ModelDescription description;
     nn::Graph graph;
+    nn::ExecContext exec{};
+
+    /// One forward and one batched backward pass on `exec`'s threads (`nn::Graph::gradients`).
+    [[nodiscard]] GradientResult<EigenBackend> gradients(const nn::Tensor& x, const GradientRequest& request) const {
+        return graph.gradients(x, request, exec);
+    }
 
     /// The CAM head (weights and bias of `description.cam_weight`/`cam_bias`), viewing the loaded parameters.
     [[nodiscard]] FcHead cam_head() {

@@ -3,6 +3,7 @@
 /// Whole-file reads and writes shared by the io readers; every failure is an `io_error` whose
 /// message starts with the file's path.
 
+#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include "dualgrad/error.hpp"
 
@@ -42,19 +45,40 @@ template <class... Args>
     return bytes;
 }
 
-/// Writes `bytes` to `path`, replacing it; failures are `io_error`s naming it.
+/// Writes `bytes` to `path` all or nothing: into a temporary file in the same folder, checked on
+/// close, then renamed over `path`. A failed write (a full disk, a read-only folder) is an
+/// `io_error` naming `path`, and leaves `path` as it was.
 inline void write_file_bytes(const std::filesystem::path& path, std::span<const std::byte> bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out) {
-        std::error_code ec;
-        const auto parent = path.parent_path();
-        if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-            fail_file(path.string(), "cannot open for writing: the folder ", parent.string(), " does not exist");
-        fail_file(path.string(), "cannot open for writing");
+    std::error_code ec;
+    const auto parent = path.parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+        fail_file(path.string(), "cannot open for writing: the folder ", parent.string(), " does not exist");
+    if (std::filesystem::is_directory(path, ec)) fail_file(path.string(), "cannot write: it is a folder");
+    static std::atomic<unsigned> counter{0};
+    std::filesystem::path tmp = path;
+    tmp += ".tmp-" + std::to_string(static_cast<unsigned long>(::getpid())) + "-" + std::to_string(counter++);
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) fail_file(path.string(), "cannot open for writing (", tmp.filename().string(), " in its folder)");
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        out.flush();
+        out.close();
+        if (!out) {
+            std::filesystem::remove(tmp, ec);
+            fail_file(path.string(), "write error (disk full?); the file was left as it was");
+        }
     }
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) fail_file(path.string(), "write error");
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+        fail_file(path.string(), "cannot replace the file (", ec.message(), ")");
+    }
+}
+
+/// `write_file_bytes` of a text.
+inline void write_file_text(const std::filesystem::path& path, std::string_view text) {
+    write_file_bytes(path, std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
 } // namespace dualgrad::io::detail

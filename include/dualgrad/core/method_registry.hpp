@@ -1,0 +1,145 @@
+#pragma once
+/// \file
+/// Methods by name: the built-in CAM family and DGL, and any method a user registers. A method is
+/// a callable from one layer's gradients (`LayerGradients`: S, dl_c/dS per target slot, J^T p or
+/// the cost gradients) to one map per slot; once registered, its name works wherever a method
+/// name does: `class_maps(name, ...)`, `eval::evaluate` and the command line's `--methods`.
+///
+///     dualgrad::register_method<dualgrad::EigenBackend>({
+///         .name = "dgl-relu-grad",
+///         .needs_cost = true,
+///         .maps = [](const auto& g, const dualgrad::MethodInputs& in) { return my_maps(g, in); }});
+///     auto maps = dualgrad::class_maps<dualgrad::EigenBackend>("dgl-relu-grad", grads.layer("layer3.5"), inputs);
+///
+/// The callable runs once per layer and batch, over whole tensors: a registered method costs one
+/// indirect call per layer, never per pixel, and the built-ins keep their kernels.
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "dualgrad/core/cost.hpp"
+#include "dualgrad/core/methods.hpp"
+
+namespace dualgrad {
+
+/// What a method is given besides the layer's gradients.
+struct MethodInputs {
+    const Targets* targets = nullptr; ///< the target class of every sample and slot
+    const FcHead* fc = nullptr;       ///< the classifier head, where the layer is the CAM layer
+    AnyCost cost = ReferenceCost{};   ///< DGL's cost policy
+};
+
+/// A method by name.
+template <TensorBackend B>
+struct MethodSpec {
+    std::string name;
+    /// Needs dl_c/dS, the gradient of each target's logit (every gradient method does).
+    bool needs_class_gradients = true;
+    /// Needs the cost's gradient too (J^T p for linear cost policies, else one VJP per target).
+    bool needs_cost = false;
+    /// Defined at the classifier's CAM layer only (CAM: it reads the head's weights).
+    bool cam_layer_only = false;
+    /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
+    std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
+};
+
+/// The methods known by name on backend `B`. `global()` holds the built-ins (`Method`) and what
+/// users register; it is safe to register from several threads.
+template <TensorBackend B>
+class MethodRegistry {
+public:
+    /// The process-wide registry, with the built-ins.
+    static MethodRegistry& global() {
+        static MethodRegistry r;
+        return r;
+    }
+
+    /// A registry with the built-ins only (`global()` is one of these plus the user's methods).
+    MethodRegistry() {
+        for (const auto& [m, text] : method_names) {
+            MethodSpec<B> spec;
+            spec.name = std::string(text);
+            spec.needs_class_gradients = needs_gradients(m);
+            spec.needs_cost = m == Method::dgl;
+            spec.cam_layer_only = m == Method::cam;
+            spec.maps = [m](const LayerGradients<B>& g, const MethodInputs& in) {
+                return std::visit(
+                    [&](const auto& cost) {
+                        using Cost = std::decay_t<decltype(cost)>;
+                        MapOptions<Cost> o{cost, std::nullopt};
+                        if (in.fc) o.fc = *in.fc;
+                        return class_maps<B, Cost>(m, g, in.targets, o);
+                    },
+                    in.cost);
+            };
+            order_.push_back(spec.name);
+            specs_.emplace(spec.name, std::move(spec));
+        }
+    }
+    MethodRegistry(const MethodRegistry&) = delete;
+    MethodRegistry& operator=(const MethodRegistry&) = delete;
+
+    /// Adds `spec`. Throws `value_error` for an empty name, a name already taken or no callable.
+    void add(MethodSpec<B> spec) {
+        if (spec.name.empty()) detail::raise<value_error>("register_method: the method has no name");
+        if (spec.name.find_first_of(",@ \t") != std::string::npos)
+            detail::raise<value_error>("register_method: method name '", spec.name,
+                                       "' must not contain ',', '@' or spaces (they separate names on the command line)");
+        if (!spec.maps) detail::raise<value_error>("register_method: method '", spec.name, "' has no callable");
+        const std::lock_guard lock(mutex_);
+        if (specs_.contains(spec.name))
+            detail::raise<value_error>("register_method: a method named '", spec.name, "' is already registered");
+        order_.push_back(spec.name);
+        specs_.emplace(spec.name, std::move(spec));
+    }
+
+    [[nodiscard]] bool contains(std::string_view name) const {
+        const std::lock_guard lock(mutex_);
+        return specs_.contains(std::string(name));
+    }
+
+    /// The method named `name`; the error lists the valid names.
+    [[nodiscard]] MethodSpec<B> at(std::string_view name) const {
+        const std::lock_guard lock(mutex_);
+        if (auto it = specs_.find(std::string(name)); it != specs_.end()) return it->second;
+        std::string valid;
+        for (const auto& n : order_) valid += (valid.empty() ? "" : ", ") + n;
+        detail::raise<value_error>("unknown method '", name, "'; valid methods: ", valid);
+    }
+
+    /// Every name, built-ins first, then in registration order.
+    [[nodiscard]] std::vector<std::string> names() const {
+        const std::lock_guard lock(mutex_);
+        return order_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, MethodSpec<B>, std::less<>> specs_;
+    std::vector<std::string> order_;
+};
+
+/// Registers `spec` in `MethodRegistry<B>::global()`.
+template <TensorBackend B>
+void register_method(MethodSpec<B> spec) {
+    MethodRegistry<B>::global().add(std::move(spec));
+}
+
+/// The maps of the method named `method` (built-in or registered) for every slot of one layer.
+template <TensorBackend B>
+[[nodiscard]] std::vector<typename B::tensor> class_maps(std::string_view method, const LayerGradients<B>& g,
+                                                         const MethodInputs& inputs = {}) {
+    const MethodSpec<B> spec = MethodRegistry<B>::global().at(method);
+    if (spec.cam_layer_only && !inputs.fc)
+        detail::raise<value_error>("method '", spec.name, "' needs the classifier head (MethodInputs::fc): it is "
+                                   "defined at the CAM layer only");
+    return spec.maps(g, inputs);
+}
+
+} // namespace dualgrad
