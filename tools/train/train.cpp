@@ -31,7 +31,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "dualgrad/datasets/fashionloc_v2.hpp"
+#include "dualgrad/datasets/fashionloc_json.hpp"
 #include "dualgrad/io/idx.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/torch_model.hpp"
@@ -69,6 +69,8 @@ struct Recipe {
                 {"normalization", "ImageNet mean/std"}};
         if (version >= 2) {
             j["fashionloc_version"] = version;
+            j["fashionloc"] = dualgrad::datasets::recipe_to_json(
+                dualgrad::datasets::fashionloc_recipe(version, seed, dualgrad::datasets::FashionLocSplit::train, canvas));
             j["samples"] = "fresh every epoch: epoch e trains on train indices [e*train, (e+1)*train)";
         }
         // Only warm starts record an init (so that earlier from-scratch runs still resume).

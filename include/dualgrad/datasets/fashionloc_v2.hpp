@@ -35,9 +35,10 @@
 ///   the object along a random direction);
 /// - fragments (count from `fragments`, painted before the object, which covers them): another
 ///   item (of the object's class with probability `same_class_percent` %, else any other item),
-///   either shrunk whole to f x f pixels or an f x f window of it at object scale (the inkiest of
-///   4), f from `fragment_side`, which must stay below the smallest object; inked like the
-///   object (solid);
+///   either shrunk whole to f x f pixels (f from `fragment_side`, at most half the object's side,
+///   so that the object stays clearly the largest whole item) or an f x f window of it at object
+///   scale (the inkiest of 4; f from `fragment_side`, which must stay below the smallest
+///   object); inked like the object (solid);
 /// - grain: amplitude from `noise`, then version 1's binomial per-pixel luminance grain.
 /// Mask: rotated scaled intensity > `mask_threshold`; box: the mask's tight bounds.
 
@@ -404,13 +405,18 @@ private:
         for (int attempt = 0; same && attempt < 64 && (source.label(f.item) != label || f.item == item); ++attempt)
             f.item = rng.uniform(0, source.size() - 1);
         if (f.item == item && source.size() > 1) f.item = (f.item + 1) % source.size();
-        f.side = rng.uniform(r.fragment_side.lo, r.fragment_side.hi);
+        // Kind 0, a whole item shrunk to f x f, stays at most half the object's side, so that the
+        // object is always the one item that is clearly the largest; kind 1, a window of an item
+        // at object scale, is a part, and may be as large as the fragment range allows.
+        const bool window = rng.uniform(0, 1) == 1;
+        f.side = rng.uniform(r.fragment_side.lo,
+                             window ? r.fragment_side.hi : std::max(r.fragment_side.lo, std::min(r.fragment_side.hi, side / 2)));
         f.x = rng.uniform(0, P - f.side);
         f.y = rng.uniform(0, P - f.side);
         f.ink = detail::draw_ink_v2(rng, c0, c1, rng.uniform(r.ink_contrast.lo, r.ink_contrast.hi), r.grey_percent);
         f.scale = f.side;
         f.cx = f.cy = 0;
-        if (rng.uniform(0, 1) == 1) {
+        if (window) {
             f.scale = rng.uniform(side_lo, side_hi);
             const detail::ScaledItem scaled(source.image(f.item), source.rows(), source.cols(), f.scale);
             std::int64_t best = -1;
