@@ -6,23 +6,27 @@
 // --predictions, PxAP for a masks dataset with --masks.
 //
 // Score maps: `<scoremaps>/<image_id>.npy` (the id keeps its folders: "001.a/x.jpg" is
-// "<scoremaps>/001.a/x.jpg.npy", as wsolevaluation's inference.py saves them), H x W float32 or
-// float64, any size. Every image of image_ids.txt needs its map.
+// "<scoremaps>/001.a/x.jpg.npy", as wsolevaluation's inference.py saves them), or the id without
+// its extension (`001.a/x.npy`, as its docstring says), H x W float32 or float64, any size. Every
+// image of image_ids.txt needs its map.
 //
-// Protocols:
-// - wsolevaluation: the maps are taken as given, as wsolevaluation's BoxEvaluator takes its saved
-//   score maps, which inference.py has already resized and min-max normalized: no resize, no
-//   normalization here. Values must lie in [0, 1]. The ground-truth boxes are scaled from the
-//   image size to the map's size (resize_bbox, io::scale_box) and the boxes are extracted at the
-//   map's size: `uint8(trunc(255 m))` in float64 (float32 maps are widened exactly, as
-//   wsolevaluation evaluates float64 maps), per CAM threshold t in numpy.arange(0, 1, interval)
-//   the mask `u8 > int(t * max(u8))`, contours; MaxBoxAcc from the largest contour at IoU 50,
-//   MaxBoxAccV2 the mean over --iou of the multi-contour values.
+// Protocols (eval::ProtocolRegistry: the three below and any registered one; eval/score.hpp):
+// - wsolevaluation: a map in wsolevaluation's saved form (min-max normalized: minimum 0 and maximum
+//   1, or all zeros, as inference.py saves them at the evaluation size) is taken as given, as
+//   wsolevaluation's BoxEvaluator takes it: no resize, no normalization, the ground-truth boxes
+//   scaled from the image size to the map's size (resize_bbox, io::scale_box), the boxes extracted
+//   at the map's size: `uint8(trunc(255 m))` in float64, per CAM threshold t in
+//   numpy.arange(0, 1, interval) the mask `u8 > int(t * max(u8))`, contours; MaxBoxAcc from the
+//   largest contour at IoU 50, MaxBoxAccV2 the mean over --iou of the multi-contour values. Any
+//   other map is raw: the protocol's own steps run first in the image's frame (bicubic resize to
+//   image_sizes.txt, min-max), and the output says how many maps took each form. --as-given and
+//   --raw force one form.
 // - layercam: layercam_loc's test.py on a raw map: ReLU, divide by max, resize to the image size
 //   (image_sizes.txt), threshold 0.15, the largest contour rectangle; one box per image, boxes in
 //   image pixels. The "MaxBoxAcc" values are then accuracies at that one threshold.
 // - cam: the CAM recipe (Zhou et al.): resize to the image size, min-max, above 0.2 of the range,
 //   the largest 8-connected component; one box per image, as for layercam.
+// Maps with NaN or Inf are refused under every protocol.
 //
 // Predictions file (--predictions): one line per image, `image_id,class,class,...`, the predicted
 // classes (0-based) ranked best first (five are enough for top-5); blank lines are skipped. Every
@@ -45,7 +49,8 @@
 #include <dualgrad/io/datasets.hpp>
 #include <dualgrad/io/masks.hpp>
 #include <dualgrad/io/npy.hpp>
-#include <dualgrad/localize/box_extractor.hpp>
+#include <dualgrad/eval/score.hpp>
+#include <dualgrad/io/detail/files.hpp>
 #include <dualgrad/metrics/loc_metrics.hpp>
 #include <dualgrad/metrics/serialize.hpp>
 #include <dualgrad/thresholds.hpp>
@@ -57,10 +62,16 @@ namespace score_detail {
 /// The score map of `image_id`: `<dir>/<image_id>.npy`, float32 or float64, rank 2, not empty,
 /// widened to double. Errors name the id and the file.
 inline Map2D<double> read_scoremap(const std::filesystem::path& dir, const std::string& image_id) {
-    const std::filesystem::path path = dir / (image_id + ".npy");
+    // wsolevaluation's code saves <image_id>.npy; its docstring says <image_id without extension>.npy.
+    std::filesystem::path path = dir / (image_id + ".npy");
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec))
-        detail::raise<io_error>("no score map for image '", image_id, "': '", path.string(), "' does not exist");
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        const std::filesystem::path stem = (dir / image_id).replace_extension(".npy");
+        if (!std::filesystem::is_regular_file(stem, ec))
+            detail::raise<io_error>("no score map for image '", image_id, "': '", path.string(), "' does not exist (nor '",
+                                    stem.string(), "')");
+        path = stem;
+    }
     const io::NpyArray a = io::read_npy(path);
     if (a.dtype() != io::NpyDtype::f4 && a.dtype() != io::NpyDtype::f8)
         detail::raise<io_error>(path.string(), ": the score map of image '", image_id,
@@ -74,17 +85,6 @@ inline Map2D<double> read_scoremap(const std::filesystem::path& dir, const std::
         detail::raise<io_error>(path.string(), ": the score map of image '", image_id, "' is too large (", a.describe(), ")");
     const auto values = a.as_double();
     return Map2D<double>(static_cast<int>(a.shape()[0]), static_cast<int>(a.shape()[1]), std::span<const double>(values));
-}
-
-/// Under the wsolevaluation protocol the maps must already be normalized: every value in [0, 1].
-inline void require_unit_range(const Map2D<double>& m, const std::filesystem::path& dir, const std::string& image_id) {
-    for (int y = 0; y < m.height(); ++y)
-        for (int x = 0; x < m.width(); ++x)
-            if (const double v = m(y, x); !(v >= 0.0 && v <= 1.0))
-                detail::raise<value_error>((dir / (image_id + ".npy")).string(), ": value ", v, " at (y ", y, ", x ", x,
-                                           ") is outside [0, 1]; the wsolevaluation protocol takes normalized maps "
-                                           "(wsolevaluation's normalize_scoremap), or use --protocol layercam or cam "
-                                           "for raw maps");
 }
 
 /// Reads the predictions file: id -> ranked classes (see the file comment).
@@ -156,6 +156,7 @@ inline void add_score(CLI::App& app) {
     struct Options {
         std::string metadata, scoremaps, protocol = "wsolevaluation", masks, predictions, out;
         double interval = 0.01;
+        bool as_given = false, raw = false;
         std::vector<double> ious{30, 50, 70};
     };
     auto opt = std::make_shared<Options>();
@@ -171,15 +172,22 @@ inline void add_score(CLI::App& app) {
                     "Folder of score maps: <image_id>.npy (the id keeps its folders), float32 or float64, H x W")
         ->required();
     cmd->add_option("--protocol", opt->protocol,
-                    "wsolevaluation: maps taken as given (already normalized to [0, 1], as wsolevaluation saves them), "
-                    "GT boxes scaled to the map size, boxes at the map size for every threshold of "
-                    "arange(0, 1, interval), largest contour (MaxBoxAcc) and every contour (MaxBoxAccV2). "
+                    "wsolevaluation: per threshold of arange(0, 1, interval), the largest contour's box (MaxBoxAcc) "
+                    "and every contour's (MaxBoxAccV2); maps in wsolevaluation's saved form (min-max normalized) are "
+                    "taken as given at their size with the GT boxes scaled to it, raw maps are resized to the image "
+                    "(bicubic) and min-max normalized first. "
                     "layercam: layercam_loc's test.py on raw maps: ReLU, divide by max, resize to the image, "
                     "threshold 0.15, largest contour rectangle. "
                     "cam: resize to the image, min-max, above 0.2, largest 8-connected component. "
-                    "layercam and cam give one box per image at their fixed threshold")
-        ->check(CLI::IsMember({"wsolevaluation", "layercam", "cam"}))
+                    "layercam and cam give one box per image at their fixed threshold. Protocols registered with "
+                    "eval::register_protocol are accepted too")
         ->capture_default_str();
+    auto* given_flag = cmd->add_flag("--as-given", opt->as_given,
+                  "Take every map as wsolevaluation saves it (normalized to [0, 1] at the evaluation size): no resize, "
+                  "no normalization, GT boxes scaled to the map size (the default decides per map: min-max normalized "
+                  "maps are taken as given, others are raw)");
+    cmd->add_flag("--raw", opt->raw, "Run the protocol's own steps on every map (resize to the image, normalize)")
+        ->excludes(given_flag);
     cmd->add_option("--interval", opt->interval, "CAM threshold interval, wsolevaluation protocol (numpy.arange(0, 1, interval))")
         ->capture_default_str();
     cmd->add_option("--iou", opt->ious, "IoU thresholds (percent) of MaxBoxAccV2 and the per-IoU values, comma-separated")
@@ -194,118 +202,79 @@ inline void add_score(CLI::App& app) {
                     "0-based classes, best first");
     cmd->add_option("--out", opt->out, "Output JSON file")->required();
     cmd->callback([opt] {
-        const bool wsol = opt->protocol == "wsolevaluation";
         if (std::error_code ec; !std::filesystem::is_directory(opt->scoremaps, ec))
             detail::raise<io_error>("--scoremaps '", opt->scoremaps, "' is not a folder");
         const io::Dataset ds = io::read_wsol_metadata(opt->metadata);
-        const bool mask_dataset = ds.localization == io::Localization::masks;
-        if (mask_dataset && opt->masks.empty())
+        eval::ScoreOptions o;
+        o.protocol = eval::ProtocolRegistry::global().make(opt->protocol, {.interval = opt->interval});
+        o.ious = opt->ious;
+        o.form = opt->as_given ? eval::MapForm::as_given : opt->raw ? eval::MapForm::raw : eval::MapForm::automatic;
+        if (!opt->masks.empty()) o.mask_root = opt->masks;
+        if (ds.localization == io::Localization::masks && opt->masks.empty())
             detail::raise<value_error>(opt->metadata, ": localization.txt lists masks (OpenImages layout); give the "
                                        "mask root with --masks for PxAP");
-        if (!mask_dataset && !opt->masks.empty())
+        if (ds.localization == io::Localization::boxes && !opt->masks.empty())
             detail::raise<value_error>("--masks needs a metadata folder whose localization.txt lists masks; '",
                                        opt->metadata, "/localization.txt' lists boxes");
-        if (mask_dataset && !wsol)
-            detail::raise<value_error>("--masks (PxAP) needs --protocol wsolevaluation");
-        if (mask_dataset && !opt->predictions.empty())
+        if (ds.localization == io::Localization::masks && !opt->predictions.empty())
             detail::raise<value_error>("--predictions needs boxes; '", opt->metadata,
                                        "/localization.txt' lists masks (PxAP only)");
-        if (ds.localization == io::Localization::none)
-            detail::raise<value_error>(opt->metadata, ": no localization.txt annotations");
-        if (ds.images.empty()) detail::raise<value_error>(opt->metadata, "/image_ids.txt lists no image");
-        for (const auto& im : ds.images) {
-            if (!mask_dataset && im.boxes.empty())
-                detail::raise<value_error>(opt->metadata, "/localization.txt: image '", im.id, "' has no box");
-            if (im.size.height <= 0 || im.size.width <= 0)
-                detail::raise<value_error>(opt->metadata, "/image_sizes.txt: image '", im.id, "' has no size");
-        }
-
-        std::unordered_map<std::string, std::vector<int>> predictions;
         if (!opt->predictions.empty()) {
-            predictions = score_detail::read_predictions(opt->predictions);
-            for (const auto& im : ds.images) {
-                if (!predictions.contains(im.id))
+            o.predictions = score_detail::read_predictions(opt->predictions);
+            for (const auto& im : ds.images)
+                if (!o.predictions.contains(im.id))
                     detail::raise<value_error>(opt->predictions, ": no line for image '", im.id, "'");
-                if (im.label < 0)
-                    detail::raise<value_error>(opt->metadata, "/class_labels.txt: image '", im.id, "' has no class label");
-            }
         }
-
-        const std::vector<double> thresholds = wsol                           ? cam_thresholds(opt->interval, "--interval")
-                                               : opt->protocol == "layercam" ? std::vector<double>{LayerCamLargestRect{}.threshold}
-                                                                             : std::vector<double>{CamLargestComponent{}.fraction};
-        LocMetrics metrics(thresholds, opt->ious, 50.0);
-        BoxAccuracy largest_per_iou(thresholds, opt->ious); // the largest-contour values at every --iou
-        BoxExtractor<WsolLargestContour> largest(WsolLargestContour{opt->interval, {}});
-        BoxExtractor<WsolMultiContour> multi(WsolMultiContour{opt->interval, {}});
-        BoxExtractor<LayerCamLargestRect> layercam;
-        BoxExtractor<CamLargestComponent> cam;
-        std::vector<std::vector<Box>> per_t_largest, per_t_multi;
-        std::vector<Box> gt;
         const std::filesystem::path root(opt->scoremaps);
-
-        for (const auto& im : ds.images) {
-            const Map2D<double> map = score_detail::read_scoremap(root, im.id);
-            if (wsol) score_detail::require_unit_range(map, root, im.id);
-            if (mask_dataset) {
-                const auto masks = io::load_wsol_masks(opt->masks, im, map.height(), map.width());
-                metrics.add_mask(map, masks.foreground, masks.ignore);
-                continue;
-            }
-            gt.clear();
-            if (wsol) {
-                const ImageSize map_size{map.height(), map.width()};
-                for (const Box& b : im.boxes) gt.push_back(io::scale_box(b, im.size, map_size));
-                largest.boxes_from_normalized(map, per_t_largest);
-                multi.boxes_from_normalized(map, per_t_multi);
-            } else {
-                const Box b = opt->protocol == "layercam" ? layercam.box(map, im.size) : cam.box(map, im.size);
-                gt = im.boxes;
-                per_t_largest.assign(1, {b});
-                per_t_multi = per_t_largest;
-            }
-            std::span<const int> ranked;
-            if (!predictions.empty()) ranked = predictions.at(im.id);
-            metrics.add({gt, per_t_largest, per_t_multi, im.label, ranked});
-            largest_per_iou.add(per_t_largest, gt);
-        }
+        const auto r = eval::score_maps(ds, [&](const io::DatasetImage& im) { return score_detail::read_scoremap(root, im.id); }, o);
+        const std::vector<double> thresholds = o.protocol.thresholds();
 
         nlohmann::json j = {{"tool", "dualgrad score"},
                             {"protocol", opt->protocol},
                             {"metadata", opt->metadata},
                             {"scoremaps", opt->scoremaps},
-                            {"num_images", ds.images.size()},
+                            {"num_images", r.images},
+                            {"maps_as_given", r.as_given},
+                            {"maps_raw", r.raw},
                             {"iou_threshold_list", opt->ious},
                             {"num_cam_thresholds", thresholds.size()}};
-        if (wsol) j["cam_curve_interval"] = opt->interval;
+        if (thresholds.size() > 1) j["cam_curve_interval"] = opt->interval;
         else j["threshold"] = thresholds.front();
-        const auto r = metrics.result();
-        j["MaxBoxAcc"] = r.max_box_acc ? nlohmann::json(r.max_box_acc->mean) : nlohmann::json(nullptr);
+        const auto res = r.metrics.result();
+        j["MaxBoxAcc"] = res.max_box_acc ? nlohmann::json(res.max_box_acc->mean) : nlohmann::json(nullptr);
         j["MaxBoxAcc_best_threshold"] =
-            r.max_box_acc ? nlohmann::json(r.max_box_acc->per_iou.front().best_threshold) : nlohmann::json(nullptr);
-        j["MaxBoxAccV2"] = r.max_box_acc_v2 ? nlohmann::json(r.max_box_acc_v2->mean) : nlohmann::json(nullptr);
-        j["largest_contour"] = score_detail::box_section(largest_per_iou);
-        j["multi_contour"] = score_detail::box_section(metrics.max_box_acc_v2());
+            res.max_box_acc ? nlohmann::json(res.max_box_acc->per_iou.front().best_threshold) : nlohmann::json(nullptr);
+        j["MaxBoxAccV2"] = res.max_box_acc_v2 ? nlohmann::json(res.max_box_acc_v2->mean) : nlohmann::json(nullptr);
+        j["largest_contour"] = score_detail::box_section(r.largest_per_iou);
+        j["multi_contour"] = score_detail::box_section(r.metrics.max_box_acc_v2());
         j["loc"] = nullptr;
-        if (r.loc) j["loc"] = loc_result_json(*r.loc);
-        j["PxAP"] = r.pxap ? nlohmann::json(r.pxap->pxap) : nlohmann::json(nullptr);
-        j["metrics"] = metrics_to_json(metrics);
-        const std::string text = j.dump(1) + "\n";
+        if (res.loc) j["loc"] = loc_result_json(*res.loc);
+        j["PxAP"] = res.pxap ? nlohmann::json(res.pxap->pxap) : nlohmann::json(nullptr);
+        j["metrics"] = metrics_to_json(r.metrics);
         const std::filesystem::path out(opt->out);
         if (out.has_parent_path()) {
             std::error_code ec;
             std::filesystem::create_directories(out.parent_path(), ec);
         }
-        io::detail::write_file_bytes(out, std::as_bytes(std::span<const char>(text.data(), text.size())));
-        std::printf("%s: %zu images, protocol %s", opt->out.c_str(), ds.images.size(), opt->protocol.c_str());
-        if (r.max_box_acc) std::printf(", MaxBoxAcc %.4f", r.max_box_acc->mean);
-        if (r.max_box_acc_v2) std::printf(", MaxBoxAccV2 %.4f", r.max_box_acc_v2->mean);
-        if (r.loc) {
-            const auto best = r.loc->best_by_gt_known();
+        io::detail::write_file_text(out, j.dump(1) + "\n");
+        std::printf("%s: %zu images, protocol %s", opt->out.c_str(), r.images, opt->protocol.c_str());
+        if (res.max_box_acc) std::printf(", MaxBoxAcc %.4f", res.max_box_acc->mean);
+        if (res.max_box_acc_v2) std::printf(", MaxBoxAccV2 %.4f", res.max_box_acc_v2->mean);
+        if (res.loc) {
+            const auto best = res.loc->best_by_gt_known();
             std::printf(", top-1 loc %.4f, top-5 loc %.4f, GT-known loc %.4f", best.top1_loc, best.top5_loc, best.gt_known_loc);
         }
-        if (r.pxap) std::printf(", PxAP %.4f", r.pxap->pxap);
+        if (res.pxap) std::printf(", PxAP %.4f", res.pxap->pxap);
         std::printf("\n");
+        if (r.raw > 0)
+            std::printf("%zu of %zu maps were raw (not min-max normalized at the evaluation size): the %s protocol's own "
+                        "steps ran on them in the image's frame%s\n",
+                        r.raw, r.images, opt->protocol.c_str(),
+                        opt->protocol == "wsolevaluation" ? " (bicubic resize to image_sizes.txt, then min-max)" : "");
+        if (r.as_given > 0)
+            std::printf("%zu of %zu maps were scored as given (wsolevaluation's saved form: min-max normalized; ground-truth "
+                        "boxes scaled to the map's size)\n",
+                        r.as_given, r.images);
     });
 }
 
