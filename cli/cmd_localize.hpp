@@ -91,7 +91,10 @@ inline void add_localize(CLI::App& app) {
                                                      : model->cam_layer();
         const double threshold = opt->threshold ? *opt->threshold : bundled ? bundled->threshold : 0.2;
         PreprocessCli pre = opt->pre;
-        if (bundled && cmd->count("--size") == 0) pre.size = bundled->size;
+        if (cmd->count("--size") == 0) {
+            if (bundled) pre.size = bundled->size;
+            else if (model->input_size() > 0) pre.size = model->input_size(); // recorded in the weights
+        }
         const auto cost = parse_cost(opt->cost, opt->alpha);
 
         std::filesystem::create_directories(opt->out);

@@ -35,7 +35,8 @@ std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const 
             }
             return head;
         },
-        [](const models::TorchModel& m, const std::string& l) { return m.node(l); });
+        [](const models::TorchModel& m, const std::string& l) { return m.node(l); },
+        models::recorded_input_size(io::SafetensorsFile::open(weights)));
 }
 
 } // namespace dualgrad::cli

@@ -64,6 +64,9 @@ add_test(NAME cli.eval_merge_equals_unsharded
          COMMAND ${CMAKE_COMMAND} -DA=${_work}/ev_merged/metrics.json -DB=${_work}/ev_all/metrics.json
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/compare_runs.cmake)
 set_tests_properties(cli.eval_merge_equals_unsharded PROPERTIES DEPENDS "cli.eval_merge;cli.eval_all")
+# Without --size the input side recorded in the weights (the bundled model's recipe: 128) is used.
+dualgrad_cli_test(eval_recorded_size 0 "\\| centre-box \\| - \\|.*preprocessing: resize to 128 x 128"
+                  "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5 --methods layercam --threads 1 --out ${_work}/ev_size")
 dualgrad_cli_test(eval_bad_shard 1 "--shard '3/2': the shard index 3 must be in \\[0, 2\\)" "eval ${_eval_args} --shard 3/2 --out ${_work}/bad")
 dualgrad_cli_test(eval_bad_metadata 1 "localization\\.txt:2.*(fields|field)"
                   "eval --metadata ${_fx}/cli/bad_metadata --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")

@@ -155,9 +155,11 @@ private:
     int input_size_;
 };
 
-/// The CPU engine's model as a `MapModel` (threads from `model.exec`).
+/// The CPU engine's model as a `MapModel` (threads from `model.exec`; the input size recorded in
+/// its weights unless `input_size` is given).
 [[nodiscard]] inline std::unique_ptr<MapModel> cpu_map_model(models::CpuModel model, int input_size = 0) {
     auto description = model.description;
+    if (input_size == 0) input_size = model.input_size;
     return std::make_unique<SourceMapModel<models::CpuModel>>(
         std::move(model), std::move(description),
         [](const io::NchwTensor& x) {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dualgrad/core/methods.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/backbones.hpp"
@@ -85,6 +87,9 @@ struct CpuModel {
     ModelDescription description;
     nn::Graph graph;
     nn::ExecContext exec{};
+    /// The input side the weights were trained at, from their metadata (`input_size`, or the
+    /// `canvas` of a dualgrad_train recipe); 0 when they do not say.
+    int input_size = 0;
 
     /// One forward and one batched backward pass on `exec`'s threads (`nn::Graph::gradients`).
     [[nodiscard]] GradientResult<EigenBackend> gradients(const nn::Tensor& x, const GradientRequest& request) const {
@@ -107,6 +112,24 @@ struct CpuModel {
     }
 };
 
+/// The input side recorded in weights' metadata: `input_size`, or the `canvas` of the `recipe`
+/// JSON that dualgrad_train writes; 0 when neither is there or it is not a side in [1, 8192].
+[[nodiscard]] inline int recorded_input_size(const io::SafetensorsFile& weights) {
+    const auto& meta = weights.metadata();
+    long long side = 0;
+    if (const auto it = meta.find("input_size"); it != meta.end()) {
+        try {
+            side = std::stoll(it->second);
+        } catch (const std::exception&) {
+            side = 0;
+        }
+    } else if (const auto r = meta.find("recipe"); r != meta.end()) {
+        const auto j = nlohmann::json::parse(r->second, nullptr, false);
+        if (j.is_object() && j.contains("canvas") && j["canvas"].is_number_integer()) side = j["canvas"].get<long long>();
+    }
+    return side >= 1 && side <= 8192 ? static_cast<int>(side) : 0;
+}
+
 /// Loads `arch` from a safetensors file: the number of classes comes from the CAM head's weight,
 /// the width multiplier from the first convolution (`config_from_weights`), unless `infer` is
 /// false (then `cfg` is used as given).
@@ -117,6 +140,7 @@ struct CpuModel {
     m.graph = build_graph(m.description);
     auto params = m.graph.parameters();
     io::load_parameters(weights, params);
+    m.input_size = recorded_input_size(weights);
     return m;
 }
 
