@@ -10,14 +10,16 @@ out="${1:-$root/build}"
 jobs="${DUALGRAD_JOBS:-2}"
 bash "$root/tools/install_deps.sh"
 
+# The configurations are CMakePresets.json's `release` and `sanitize` (the same flags, filters and
+# sanitizer options as `cmake --preset sanitize && ctest --preset sanitize`), in "$out".
 echo "== release build and tests"
-cmake -S "$root" -B "$out/release" -DCMAKE_BUILD_TYPE=Release -DDUALGRAD_BUILD_BENCHMARKS=ON
+cmake --preset release -S "$root" -B "$out/release"
 cmake --build "$out/release" -j "$jobs"
 ctest --test-dir "$out/release" -j "$jobs" --output-on-failure
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
-cmake -S "$root" -B "$out/sanitize" -DCMAKE_BUILD_TYPE=Debug -DDUALGRAD_SANITIZE=ON \
-      -DDUALGRAD_BUILD_BENCHMARKS=OFF -DDUALGRAD_WITH_CUDA=OFF -DDUALGRAD_WITH_TORCH=OFF -DCMAKE_CXX_FLAGS="-O1"
+cmake --preset sanitize -S "$root" -B "$out/sanitize"
 cmake --build "$out/sanitize" -j "$jobs"
+# The filter and sanitizer options are the `sanitize` test preset's (ctest --preset reads its own folder).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$out/sanitize" -j "$jobs" --output-on-failure -E '^consumer\.|Full-width|Bundled models'
+    ctest --test-dir "$out/sanitize" -j "$jobs" --output-on-failure -E '^consumer\.|Full-width|dataset\.bundled_models'

@@ -4,6 +4,7 @@
 // tensor's scale), reporting the worst element.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,14 +21,23 @@ inline void require_close(const std::vector<float>& got, const std::vector<float
     INFO(what);
     REQUIRE(got.size() == want.size());
     double scale = 0, err = 0;
-    std::size_t worst = 0;
+    std::size_t worst = 0, non_finite = 0;
     for (std::size_t i = 0; i < want.size(); ++i) {
         scale = std::max(scale, std::abs(double(want[i])));
         const double e = std::abs(double(got[i]) - want[i]);
-        if (e > err) err = e, worst = i;
+        // A NaN or Inf on either side is the worst possible element: `e > err` alone is false for NaN.
+        if (!std::isfinite(e)) {
+            if (non_finite++ == 0) worst = i;
+            err = std::numeric_limits<double>::infinity();
+        } else if (e > err) {
+            err = e, worst = i;
+        }
     }
+    INFO(non_finite << " non-finite elements");
     INFO("worst element " << worst << ": got " << got[worst] << " want " << want[worst] << ", scale " << scale);
     REQUIRE(scale > 0);
+    REQUIRE(std::isfinite(scale));
+    REQUIRE(non_finite == 0);
     REQUIRE(err <= tol * scale);
 }
 

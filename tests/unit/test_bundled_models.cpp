@@ -17,7 +17,7 @@
 
 namespace fs = std::filesystem;
 
-TEST_CASE("Bundled models reproduce their recorded FashionLoc test accuracy", "[bundled][fashionloc]") {
+TEST_CASE("Bundled models reproduce their recorded FashionLoc test accuracy", "[bundled][fashionloc][dataset]") {
     const fs::path dir = fs::path(DUALGRAD_FIXTURES_DIR) / ".." / ".." / "models" / "fashionloc";
     std::ifstream in(dir / "models.json");
     INFO("reading " << (dir / "models.json") << " (written by tools/train/record_models.sh)");
