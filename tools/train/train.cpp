@@ -35,6 +35,7 @@
 #include "dualgrad/io/idx.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/torch_model.hpp"
+#include "dualgrad/models/torch_train.hpp"
 
 namespace fs = std::filesystem;
 using dualgrad::datasets::FashionLocRecipe;
@@ -154,7 +155,7 @@ void save_checkpoint(const dualgrad::models::TorchModel& model, torch::optim::Ad
     std::int64_t step = 0;
     const auto specs = dualgrad::models::parameter_specs(model.description());
     for (const auto& spec : specs) {
-        if (dualgrad::models::TorchModel::is_running_statistic(spec.name)) continue;
+        if (!spec.trainable) continue;
         const auto it = optimizer.state().find(optimizer_key(model.parameters().at(spec.name)));
         if (it == optimizer.state().end()) continue; // before the first step
         const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
@@ -210,10 +211,10 @@ std::pair<int, std::string> load_checkpoint(dualgrad::models::TorchModel& model,
     const int epochs_done = std::stoi(checkpoint_field(f, path, "epochs_done"));
     const std::int64_t step = std::stoll(checkpoint_field(f, path, "adamw_step"));
     model.load(f, {.allow_unused = true});
-    model.set_trainable(true);
+    dualgrad::models::set_trainable(model, true);
     at::NoGradGuard no_grad;
     for (const auto& spec : dualgrad::models::parameter_specs(model.description())) {
-        if (dualgrad::models::TorchModel::is_running_statistic(spec.name)) continue;
+        if (!spec.trainable) continue;
         const std::string m = "adamw.exp_avg." + spec.name, v = "adamw.exp_avg_sq." + spec.name;
         if (!f.contains(m) || !f.contains(v)) continue;
         auto read = [&](const std::string& name) {
@@ -273,7 +274,7 @@ int main(int argc, char** argv) {
         mc.width = r.width;
         dualgrad::models::TorchModel model(dualgrad::models::describe(r.arch, mc));
         auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
-        model.init_parameters(gen);
+        dualgrad::models::init_parameters(model, gen);
         if (!r.init.empty()) {
             const auto f = dualgrad::io::SafetensorsFile::open(r.init);
             at::NoGradGuard no_grad;
@@ -290,10 +291,10 @@ int main(int argc, char** argv) {
             }
             std::printf("warm start from %s: %d tensors taken, %d fresh\n", r.init.c_str(), taken, fresh);
         }
-        model.set_trainable(true);
+        dualgrad::models::set_trainable(model, true);
         std::int64_t n_params = 0;
-        for (const auto& p : model.trainable_parameters()) n_params += p.numel();
-        torch::optim::AdamW optimizer(model.trainable_parameters(),
+        for (const auto& p : dualgrad::models::trainable_parameters(model)) n_params += p.numel();
+        torch::optim::AdamW optimizer(dualgrad::models::trainable_parameters(model),
                                       torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
 
         int start_epoch = 0;
@@ -344,7 +345,7 @@ int main(int argc, char** argv) {
                 }
                 const auto y = train_y.index_select(0, idx);
                 optimizer.zero_grad();
-                const auto logits = model.forward_train(normalize(x), r.dropout);
+                const auto logits = dualgrad::models::forward_train(model, normalize(x), r.dropout);
                 const auto loss = at::cross_entropy_loss(logits, y);
                 loss.backward();
                 optimizer.step();
@@ -381,6 +382,10 @@ int main(int argc, char** argv) {
                                            {"dataset", "FashionLoc v" + std::to_string(r.version)},
                                            {"fashionloc_version", std::to_string(r.version)},
                                            {"input_size", std::to_string(r.canvas)},
+                                           {"large_feature_map",
+                                            mc.large_feature_map.value_or(dualgrad::models::default_large_feature_map(r.arch))
+                                                ? "true"
+                                                : "false"},
                                            {"width", std::to_string(r.width)},
                                            {"recipe", r.to_json().dump()},
                                            {"test_acc_first_" + std::to_string(final_test), std::to_string(test_acc)}};

@@ -34,10 +34,12 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "dualgrad/backend/torch.hpp"
+#include "dualgrad/core/cotangents.hpp"
 #include "dualgrad/core/gradient_source.hpp"
 #include "dualgrad/io/safetensors.hpp"
 #include "dualgrad/models/backbones.hpp"
 #include "dualgrad/models/detail/torch_vjp.hpp"
+#include "dualgrad/models/op_table.hpp"
 #include "dualgrad/models/weights_config.hpp"
 
 namespace dualgrad::models {
@@ -54,53 +56,6 @@ enum class CotangentBatching {
     /// The head is run forward T' times, in one batch.
     repeat,
 };
-
-/// One parameter of a description: its full `state_dict` name and shape.
-struct ParameterSpec {
-    std::string name;
-    std::vector<std::int64_t> shape;
-    std::vector<float>* data = nullptr; ///< filled by the loader (io::ParameterSlot)
-};
-
-/// The parameters of every operation of `d`, in operation order, with the names and shapes the
-/// CPU engine's layers give them (`nn::Graph::parameters()`).
-[[nodiscard]] inline std::vector<ParameterSpec> parameter_specs(const ModelDescription& d) {
-    std::vector<ParameterSpec> out;
-    auto add = [&](const Op& op, const char* suffix, std::vector<std::int64_t> shape) {
-        out.push_back({op.param_prefix + "." + suffix, std::move(shape)});
-    };
-    for (const Op& op : d.ops) {
-        switch (op.kind) {
-        case OpKind::conv: {
-            const auto& c = std::get<Conv>(op.spec);
-            add(op, "weight", {c.out, c.in, c.kh, c.kw});
-            if (c.bias) add(op, "bias", {c.out});
-            break;
-        }
-        case OpKind::batchnorm: {
-            const std::int64_t c = std::get<BatchNorm>(op.spec).channels;
-            for (const char* s : {"weight", "bias", "running_mean", "running_var"}) add(op, s, {c});
-            break;
-        }
-        case OpKind::linear: {
-            const auto& l = std::get<Linear>(op.spec);
-            add(op, "weight", {l.out, l.in});
-            add(op, "bias", {l.out});
-            break;
-        }
-        case OpKind::squeeze_excite: {
-            const auto& s = std::get<SqueezeExcite>(op.spec);
-            add(op, "fc1.weight", {s.reduced, s.channels, 1, 1});
-            add(op, "fc1.bias", {s.reduced});
-            add(op, "fc2.weight", {s.channels, s.reduced, 1, 1});
-            add(op, "fc2.bias", {s.channels});
-            break;
-        }
-        default: break;
-        }
-    }
-    return out;
-}
 
 namespace detail {
 /// Whether a `TorchModel` pass trains (BatchNorm batch statistics, dropout) and its dropout.
@@ -120,23 +75,23 @@ public:
     explicit TorchModel(ModelDescription d, at::Device device = at::kCPU)
         : d_(std::move(d)), device_(device) {
         require_device(device_);
-        index_["input"] = 0;
+        names_.add("input", 0);
         for (std::size_t i = 0; i < d_.ops.size(); ++i) {
             const Op& op = d_.ops[i];
-            if (!index_.emplace(op.name, static_cast<int>(i) + 1).second)
+            if (names_.contains(op.name))
                 dualgrad::detail::raise<value_error>("TorchModel: duplicate operation name '", op.name, "'");
             std::vector<int> in;
             for (const auto& name : op.inputs) {
-                const auto it = index_.find(name);
-                if (it == index_.end())
+                if (!names_.contains(name))
                     dualgrad::detail::raise<value_error>("TorchModel: operation '", op.name, "' reads '", name,
                                                          "', which is not defined before it");
-                in.push_back(it->second);
+                in.push_back(names_.find(name));
             }
+            names_.add(op.name, static_cast<int>(i) + 1);
             inputs_.push_back(std::move(in));
         }
         output_ = node(d_.output);
-        for (const auto& [alias, target] : d_.aliases) aliases_[alias] = node(target);
+        for (const auto& [alias, target] : d_.aliases) names_.add_alias(alias, target);
         for (auto& spec : parameter_specs(d_))
             params_[spec.name] = at::zeros(spec.shape, at::TensorOptions().dtype(at::kFloat).device(device_));
     }
@@ -178,16 +133,7 @@ public:
     }
 
     /// The node id of a module path or paper alias ("input" is 0); the error lists the valid names.
-    [[nodiscard]] int node(std::string_view name) const {
-        if (auto it = index_.find(std::string(name)); it != index_.end()) return it->second;
-        if (auto it = aliases_.find(std::string(name)); it != aliases_.end()) return it->second;
-        std::string valid = "input";
-        for (const auto& op : d_.ops) valid += ", " + op.name;
-        std::string alias_list;
-        for (const auto& [a, id] : aliases_) alias_list += (alias_list.empty() ? "" : ", ") + a;
-        dualgrad::detail::raise<value_error>("unknown layer '", name, "'; valid layers: ", valid,
-                                             alias_list.empty() ? "" : "; aliases: ", alias_list);
-    }
+    [[nodiscard]] int node(std::string_view name) const { return names_.find(name); }
 
     /// The logits, N x classes (float, on `device()`), of a plain forward pass without autograd.
     [[nodiscard]] at::Tensor forward(const at::Tensor& x) const {
@@ -207,74 +153,6 @@ public:
         auto remaining = consumer_counts();
         for (int i = 1; i <= static_cast<int>(d_.ops.size()); ++i) run_node(i, values, remaining);
         return logits_of(values[static_cast<std::size_t>(output_)]);
-    }
-
-    /// Training: a forward pass with autograd recording, BatchNorm in training mode (batch
-    /// statistics; the running statistics are updated in place with momentum 0.1, as
-    /// `torch.nn.BatchNorm2d`) and dropout with probability `dropout` at the description's
-    /// dropout operations. Call `trainable_parameters()[i].requires_grad_(true)` (or
-    /// `set_trainable(true)`) first. Returns the logits, N x classes.
-    [[nodiscard]] at::Tensor forward_train(const at::Tensor& x, double dropout = 0.0) {
-        TrainMode mode{true, dropout};
-        std::vector<at::Tensor> values(d_.ops.size() + 1);
-        values[0] = checked_input(x);
-        auto remaining = consumer_counts();
-        for (int i = 1; i <= static_cast<int>(d_.ops.size()); ++i) run_node(i, values, remaining, mode);
-        return logits_of(values[static_cast<std::size_t>(output_)]);
-    }
-
-    /// The learned parameters (weights and biases; not BatchNorm's running statistics), in
-    /// `parameter_specs` order: what an optimizer updates.
-    [[nodiscard]] std::vector<at::Tensor> trainable_parameters() const {
-        std::vector<at::Tensor> out;
-        for (const auto& spec : parameter_specs(d_))
-            if (!is_running_statistic(spec.name)) out.push_back(params_.at(spec.name));
-        return out;
-    }
-
-    /// Turns autograd recording of the learned parameters on or off.
-    void set_trainable(bool on) {
-        for (auto& t : trainable_parameters()) t.requires_grad_(on);
-    }
-
-    /// PyTorch's usual initialization for training from scratch, from `generator`'s stream:
-    /// convolutions Kaiming-normal (fan_out, ReLU gain), biases zero, BatchNorm weight 1 and bias
-    /// 0 (the last BatchNorm of each residual branch, `*.bn3`, weight 0, so that blocks start as
-    /// identities), running mean 0 and variance 1, linear layers N(0, 0.01).
-    void init_parameters(at::Generator generator) {
-        at::NoGradGuard no_grad;
-        for (const Op& op : d_.ops) {
-            switch (op.kind) {
-            case OpKind::conv: {
-                auto& w = params_.at(op.param_prefix + ".weight");
-                const double fan_out = static_cast<double>(w.size(0) * w.size(2) * w.size(3));
-                w.normal_(0.0, std::sqrt(2.0 / fan_out), generator);
-                if (std::get<Conv>(op.spec).bias) params_.at(op.param_prefix + ".bias").zero_();
-                break;
-            }
-            case OpKind::batchnorm: {
-                const bool last = op.param_prefix.size() >= 4 &&
-                                  op.param_prefix.compare(op.param_prefix.size() - 4, 4, ".bn3") == 0;
-                params_.at(op.param_prefix + ".weight").fill_(last ? 0.0 : 1.0);
-                params_.at(op.param_prefix + ".bias").zero_();
-                params_.at(op.param_prefix + ".running_mean").zero_();
-                params_.at(op.param_prefix + ".running_var").fill_(1.0);
-                break;
-            }
-            case OpKind::linear:
-                params_.at(op.param_prefix + ".weight").normal_(0.0, 0.01, generator);
-                params_.at(op.param_prefix + ".bias").zero_();
-                break;
-            case OpKind::squeeze_excite:
-                for (const char* s : {"fc1", "fc2"}) {
-                    auto& w = params_.at(op.param_prefix + "." + s + ".weight");
-                    w.normal_(0.0, std::sqrt(2.0 / static_cast<double>(w.size(0))), generator);
-                    params_.at(op.param_prefix + "." + s + ".bias").zero_();
-                }
-                break;
-            default: break;
-            }
-        }
     }
 
     [[nodiscard]] static bool is_running_statistic(std::string_view name) noexcept {
@@ -322,7 +200,6 @@ public:
 
         // `repeat` needs the cotangent count before the head runs: a rule's slot count does not
         // depend on the logits (top_k(k): k; given lists: their length).
-        const bool with_p = request.prob_vjp, with_cost = static_cast<bool>(request.cost_cotangent);
         const bool repeat = batching == CotangentBatching::repeat;
 
         at::AutoGradMode grad_on(true);
@@ -369,8 +246,7 @@ public:
         }
         const at::Tensor& out = values[static_cast<std::size_t>(output_)];
         fill_logits(result, out, S, repeat ? Tp : 1, request);
-        const int T = result.targets.slots();
-        const std::int64_t Tp_needed = T + (with_p ? 1 : 0) + (with_cost ? T : 0);
+        const std::int64_t Tp_needed = CotangentLayout::of(request, result.targets.slots()).width();
         if (repeat && Tp_needed != Tp)
             dualgrad::detail::raise<value_error>("TorchModel: the request resolved to ", Tp_needed,
                                                  " cotangents, the repeated batch holds ", Tp);
@@ -408,6 +284,8 @@ public:
 
 private:
     using TrainMode = detail::TorchTrainMode;
+    // Training (forward_train, init_parameters) lives in models/torch_train.hpp.
+    friend struct TorchTraining;
 
     /// A CUDA device in a LibTorch without CUDA (Debian's libtorch is CPU-only) is an error that
     /// says so, instead of ATen's.
@@ -444,15 +322,10 @@ private:
     }
 
     void check_taps_lead_to_output(const std::vector<int>& taps) const {
-        std::vector<char> leads(d_.ops.size() + 1, 0);
-        leads[static_cast<std::size_t>(output_)] = 1;
-        for (std::size_t i = d_.ops.size() + 1; i-- > 1;)
-            if (leads[i])
-                for (int j : inputs_[i - 1]) leads[static_cast<std::size_t>(j)] = 1;
-        for (int t : taps)
-            if (!leads[static_cast<std::size_t>(t)] || t > output_)
-                dualgrad::detail::raise<value_error>("layer '", t == 0 ? std::string("input") : d_.ops[t - 1].name,
-                                                     "' does not lead to the logits");
+        std::vector<std::vector<int>> node_inputs{{}}; // node 0 is the input
+        node_inputs.insert(node_inputs.end(), inputs_.begin(), inputs_.end());
+        (void)backward_region(node_inputs, taps, output_,
+                              [this](int t) { return t == 0 ? std::string("input") : d_.ops[static_cast<std::size_t>(t) - 1].name; });
     }
 
     /// The number of cotangents of a request, for `repeat`: the slot count of the rule is known
@@ -462,8 +335,7 @@ private:
         // their count); only the slot count is used, the classes come from the real logits.
         const int C = d_.num_classes;
         const Logits dummy(static_cast<int>(samples), C, std::vector<float>(static_cast<std::size_t>(samples * C), 0.0f));
-        const int T = request.targets.resolve(dummy).slots();
-        return T + (request.prob_vjp ? 1 : 0) + (request.cost_cotangent ? T : 0);
+        return CotangentLayout::of(request, request.targets.resolve(dummy).slots()).width();
     }
 
     void fill_logits(GradientResult<TorchBackend>& result, const at::Tensor& out, std::int64_t samples,
@@ -547,8 +419,7 @@ private:
 
     ModelDescription d_;
     at::Device device_;
-    std::map<std::string, int> index_;
-    std::map<std::string, int> aliases_;
+    NodeNames names_;
     std::vector<std::vector<int>> inputs_; ///< per operation: node ids of its inputs
     int output_ = 0;
     std::map<std::string, at::Tensor> params_;

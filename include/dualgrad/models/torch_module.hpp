@@ -28,6 +28,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "dualgrad/models/torch_model.hpp"
+#include "dualgrad/models/torch_train.hpp"
 
 namespace dualgrad::models {
 
@@ -47,7 +48,7 @@ public:
 
     /// The logits, N x classes, with autograd; training mode uses batch statistics and dropout.
     at::Tensor forward(const at::Tensor& x) {
-        if (is_training()) return model_.forward_train(x, dropout);
+        if (is_training()) return models::forward_train(model_, x, dropout);
         return model_.forward_graph(x);
     }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "dualgrad/backend/eigen.hpp"
+#include "dualgrad/core/cotangents.hpp"
 #include "dualgrad/core/gradient_source.hpp"
 #include "dualgrad/nn/layer.hpp"
 
@@ -46,7 +47,7 @@ public:
     /// A graph whose input (node 0, named "input") has `in_channels` channels.
     explicit Graph(int in_channels) : in_channels_(in_channels) {
         nodes_.push_back({"input", nullptr, {}, ""});
-        index_["input"] = 0;
+        names_.add("input", 0);
     }
     Graph(Graph&&) = default;
     Graph& operator=(Graph&&) = default;
@@ -55,17 +56,17 @@ public:
     /// `state_dict` prefix of its parameters (default: the node name).
     int add(std::string name, std::unique_ptr<Layer> layer, std::vector<int> inputs,
             std::optional<std::string> param_prefix = std::nullopt) {
-        if (index_.count(name)) detail::raise<value_error>("Graph: duplicate node name '", name, "'");
+        if (names_.contains(name)) dualgrad::detail::raise<value_error>("Graph: duplicate node name '", name, "'");
         if (static_cast<int>(inputs.size()) != layer->arity())
-            detail::raise<shape_error>("Graph: node '", name, "' (", layer->kind(), ") takes ", layer->arity(),
+            dualgrad::detail::raise<shape_error>("Graph: node '", name, "' (", layer->kind(), ") takes ", layer->arity(),
                                        " inputs, ", inputs.size(), " given");
         for (int i : inputs)
             if (i < 0 || i >= static_cast<int>(nodes_.size()))
-                detail::raise<value_error>("Graph: node '", name, "' reads unknown node id ", i);
+                dualgrad::detail::raise<value_error>("Graph: node '", name, "' reads unknown node id ", i);
         const int id = static_cast<int>(nodes_.size());
         std::string prefix = param_prefix ? *param_prefix : name;
         nodes_.push_back({std::move(name), std::move(layer), std::move(inputs), std::move(prefix)});
-        index_[nodes_.back().name] = id;
+        names_.add(nodes_.back().name, id);
         output_ = id;
         return id;
     }
@@ -79,19 +80,10 @@ public:
     [[nodiscard]] int output() const noexcept { return output_; }
 
     /// Makes `alias` (a paper name) address the node `target`.
-    void add_alias(std::string alias, std::string_view target) { aliases_[std::move(alias)] = node(target); }
+    void add_alias(std::string alias, std::string_view target) { names_.add_alias(std::move(alias), target); }
 
     /// The node id of a module path or alias; the error lists the valid names.
-    [[nodiscard]] int node(std::string_view name) const {
-        if (auto it = index_.find(std::string(name)); it != index_.end()) return it->second;
-        if (auto it = aliases_.find(std::string(name)); it != aliases_.end()) return it->second;
-        std::string valid;
-        for (const auto& n : nodes_) valid += (valid.empty() ? "" : ", ") + n.name;
-        std::string alias_list;
-        for (const auto& [a, id] : aliases_) alias_list += (alias_list.empty() ? "" : ", ") + a;
-        detail::raise<value_error>("unknown layer '", name, "'; valid layers: ", valid,
-                                   alias_list.empty() ? "" : "; aliases: ", alias_list);
-    }
+    [[nodiscard]] int node(std::string_view name) const { return names_.find(name); }
     [[nodiscard]] const std::string& name(int id) const { return nodes_[static_cast<std::size_t>(id)].name; }
     [[nodiscard]] int size() const noexcept { return static_cast<int>(nodes_.size()); }
     [[nodiscard]] int in_channels() const noexcept { return in_channels_; }
@@ -102,7 +94,7 @@ public:
         std::vector<LayerInfo> out;
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
             LayerInfo info{nodes_[i].name, nodes_[i].layer ? std::string(nodes_[i].layer->kind()) : "Input", shapes[i], {}};
-            for (const auto& [a, id] : aliases_)
+            for (const auto& [a, id] : names_.aliases())
                 if (id == static_cast<int>(i)) info.aliases.push_back(a);
             std::sort(info.aliases.begin(), info.aliases.end());
             out.push_back(std::move(info));
@@ -123,8 +115,8 @@ public:
     /// Output shapes of every node; throws `shape_error` naming the input or the failing node.
     [[nodiscard]] std::vector<Shape4> infer_shapes(Shape4 in) const {
         if (in.c != in_channels_)
-            detail::raise<shape_error>("input has ", in.c, " channels, the model expects ", in_channels_);
-        if (in.n <= 0 || in.h <= 0 || in.w <= 0) detail::raise<shape_error>("input of shape ", in, " is empty");
+            dualgrad::detail::raise<shape_error>("input has ", in.c, " channels, the model expects ", in_channels_);
+        if (in.n <= 0 || in.h <= 0 || in.w <= 0) dualgrad::detail::raise<shape_error>("input of shape ", in, " is empty");
         std::vector<Shape4> shapes(nodes_.size());
         shapes[0] = in;
         for (std::size_t i = 1; i < nodes_.size(); ++i) {
@@ -137,6 +129,7 @@ public:
 
     /// The logits, N x classes, of a plain forward pass.
     [[nodiscard]] Logits forward(const Tensor& x, const ExecContext& ctx = {}) const {
+        const PassScope pass(*pool_);
         std::vector<Tensor> values(nodes_.size());
         (void)run_forward(x, {}, values, ctx);
         auto logits = to_logits(values[static_cast<std::size_t>(output_)]);
@@ -147,26 +140,16 @@ public:
     /// One forward pass and one batched backward pass for the request (the gradient source).
     [[nodiscard]] GradientResult<EigenBackend> gradients(const Tensor& x, const GradientRequest& request,
                                                          const ExecContext& ctx = {}) const {
-        if (request.layers.empty()) detail::raise<value_error>("gradients: no layer requested");
+        if (request.layers.empty()) dualgrad::detail::raise<value_error>("gradients: no layer requested");
         std::vector<int> taps;
         for (const auto& l : request.layers) taps.push_back(node(l));
 
         // The backward region: nodes reachable from a tap (taps included) that lead to the output.
         const auto N = nodes_.size();
-        std::vector<char> above(N, 0), leads(N, 0);
-        for (int t : taps) above[static_cast<std::size_t>(t)] = 1;
-        for (std::size_t i = 0; i < N; ++i)
-            for (int j : nodes_[i].inputs)
-                if (above[static_cast<std::size_t>(j)]) above[i] = 1;
-        leads[static_cast<std::size_t>(output_)] = 1;
-        for (std::size_t i = N; i-- > 0;)
-            if (leads[i])
-                for (int j : nodes_[i].inputs) leads[static_cast<std::size_t>(j)] = 1;
-        std::vector<char> region(N);
-        for (std::size_t i = 0; i < N; ++i) region[i] = above[i] && leads[i];
-        for (int t : taps)
-            if (!region[static_cast<std::size_t>(t)])
-                detail::raise<value_error>("layer '", name(t), "' does not lead to the logits");
+        std::vector<std::vector<int>> node_inputs;
+        for (const auto& nd : nodes_) node_inputs.push_back(nd.inputs);
+        const std::vector<char> region = backward_region(node_inputs, taps, output_, [this](int id) { return name(id); });
+        const PassScope pass(*pool_);
 
         // Which forward values the backward pass reads.
         std::vector<char> keep(N, 0);
@@ -192,24 +175,13 @@ public:
             return result;
         }
 
-        // The cotangent batch, sample-major: T one-hots, then p, then T cost cotangents.
-        const bool with_p = request.prob_vjp, with_cost = static_cast<bool>(request.cost_cotangent);
-        const int Tp = T + (with_p ? 1 : 0) + (with_cost ? T : 0);
+        // The cotangent batch (core/cotangents.hpp): N*T' samples.
+        const CotangentLayout layout = CotangentLayout::of(request, T);
+        const int Tp = layout.width();
         std::vector<Tensor> grads(N);
         Tensor& seed = grads[static_cast<std::size_t>(output_)];
         seed = Tensor(S * Tp, C, 1, 1);
-        seed.setZero();
-        std::vector<float> buf(static_cast<std::size_t>(C));
-        for (int n = 0; n < S; ++n) {
-            float* base = seed.data() + static_cast<std::ptrdiff_t>(n) * Tp * C;
-            for (int t = 0; t < T; ++t) base[t * C + result.targets(n, t)] = 1.0f;
-            if (with_p) softmax(result.logits.row(n), std::span<float>(base + T * C, static_cast<std::size_t>(C)));
-            if (with_cost)
-                for (int t = 0; t < T; ++t) {
-                    request.cost_cotangent(result.logits.row(n), result.targets(n, t), buf);
-                    std::copy(buf.begin(), buf.end(), base + (T + (with_p ? 1 : 0) + t) * C);
-                }
-        }
+        layout.write(result.logits, result.targets, request, std::span<float>(seed.data(), static_cast<std::size_t>(seed.size())));
 
         const int earliest = *std::min_element(taps.begin(), taps.end());
         std::vector<char> is_tap(N, 0);
@@ -246,8 +218,6 @@ public:
 
         for (int t : taps) {
             const auto ti = static_cast<std::size_t>(t);
-            LayerGradients<EigenBackend> lg;
-            lg.activations = values[ti];
             const Shape4 s = shape_of(values[ti]);
             const auto per = s.per_sample();
             auto slice = [&](int slot) {
@@ -256,11 +226,7 @@ public:
                     std::copy_n(grads[ti].data() + (n * Tp + slot) * per, per, out.data() + n * per);
                 return out;
             };
-            for (int t2 = 0; t2 < T; ++t2) lg.class_vjps.push_back(slice(t2));
-            if (with_p) lg.prob_vjp = slice(T);
-            if (with_cost)
-                for (int t2 = 0; t2 < T; ++t2) lg.cost_vjps.push_back(slice(T + (with_p ? 1 : 0) + t2));
-            result.layers.push_back(std::move(lg));
+            result.layers.push_back(layout.gradients<EigenBackend>(values[ti], slice));
         }
         for (auto& v : values) give(v);
         for (auto& g : grads) give(g);
@@ -282,7 +248,7 @@ private:
     [[nodiscard]] Logits to_logits(const Tensor& out) const {
         const Shape4 s = shape_of(out);
         if (s.h != 1 || s.w != 1)
-            detail::raise<shape_error>("the output node '", name(output_), "' has shape ", s,
+            dualgrad::detail::raise<shape_error>("the output node '", name(output_), "' has shape ", s,
                                        "; logits must be N x classes x 1 x 1");
         return Logits(static_cast<int>(s.n), static_cast<int>(s.c), {out.data(), out.data() + out.size()});
     }
@@ -314,30 +280,62 @@ private:
 
     int in_channels_;
     std::vector<Node> nodes_;
-    std::unordered_map<std::string, int> index_;
-    std::unordered_map<std::string, int> aliases_;
+    NodeNames names_;
     int output_ = 0;
 
-    // Buffers of earlier passes, by element count: a tensor resized to the same element count
-    // keeps its buffer, so repeated passes reuse memory instead of mapping fresh pages.
+    // Buffers of the last pass, by element count: a tensor resized to the same element count
+    // keeps its buffer, so repeated passes of one input size reuse memory instead of mapping fresh
+    // pages. The pool is bounded: when a pass ends, the buffers that no pass has used since the
+    // previous one ended are freed, so memory follows the last pass and does not grow with the
+    // number of distinct input sizes seen.
     struct BufferPool {
+        struct Entry {
+            Tensor tensor;
+            std::uint64_t generation;
+        };
         std::mutex mutex;
-        std::multimap<std::int64_t, Tensor> free;
+        std::multimap<std::int64_t, Entry> free;
+        std::uint64_t generation = 0;
+        int passes = 0; ///< passes running now (threads may share a graph)
     };
     std::unique_ptr<BufferPool> pool_ = std::make_unique<BufferPool>();
+
+    /// Marks one pass: buffers given back before it began and not taken during it are freed when
+    /// the last running pass ends.
+    class PassScope {
+    public:
+        explicit PassScope(BufferPool& p) : pool_(p) {
+            std::lock_guard<std::mutex> lock(pool_.mutex);
+            if (pool_.passes++ == 0) start_ = ++pool_.generation;
+            else start_ = pool_.generation;
+        }
+        ~PassScope() {
+            std::lock_guard<std::mutex> lock(pool_.mutex);
+            if (--pool_.passes > 0) return;
+            for (auto it = pool_.free.begin(); it != pool_.free.end();)
+                it = it->second.generation < start_ ? pool_.free.erase(it) : std::next(it);
+        }
+        PassScope(const PassScope&) = delete;
+        PassScope& operator=(const PassScope&) = delete;
+
+    private:
+        BufferPool& pool_;
+        std::uint64_t start_ = 0;
+    };
 
     [[nodiscard]] Tensor take(std::int64_t count) const {
         std::lock_guard<std::mutex> lock(pool_->mutex);
         auto it = pool_->free.find(count);
         if (it == pool_->free.end()) return Tensor();
-        Tensor t = std::move(it->second);
+        Tensor t = std::move(it->second.tensor);
         pool_->free.erase(it);
         return t;
     }
     void give(Tensor& t) const {
         if (t.size() == 0) return;
+        const std::int64_t count = t.size(); // before the move below empties `t`
         std::lock_guard<std::mutex> lock(pool_->mutex);
-        pool_->free.emplace(t.size(), std::move(t));
+        pool_->free.emplace(count, BufferPool::Entry{std::move(t), pool_->generation});
         t = Tensor();
     }
 
@@ -346,6 +344,13 @@ public:
     void release_buffers() const {
         std::lock_guard<std::mutex> lock(pool_->mutex);
         pool_->free.clear();
+    }
+    /// Bytes held in the pool between passes (at most what the last pass gave back).
+    [[nodiscard]] std::size_t pooled_bytes() const {
+        std::lock_guard<std::mutex> lock(pool_->mutex);
+        std::size_t bytes = 0;
+        for (const auto& [count, e] : pool_->free) bytes += static_cast<std::size_t>(count) * sizeof(float);
+        return bytes;
     }
 };
 

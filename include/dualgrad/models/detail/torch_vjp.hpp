@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "dualgrad/backend/torch.hpp"
+#include "dualgrad/core/cotangents.hpp"
 #include "dualgrad/core/gradient_source.hpp"
 
 namespace dualgrad::models::detail {
@@ -31,34 +32,21 @@ inline void torch_fill_logits(GradientResult<TorchBackend>& result, const at::Te
     result.targets = request.targets.resolve(result.logits);
 }
 
-/// The cotangents of a request, N x T' x C on `device`.
+/// The cotangents of a request (`CotangentLayout`, core/cotangents.hpp), N x T' x C on `device`.
 struct TorchCotangents {
     at::Tensor seed;
     std::int64_t count = 0; ///< T'
-    int T = 0;
-    bool with_p = false;
-    bool with_cost = false;
+    CotangentLayout layout;
 };
 
 inline TorchCotangents torch_cotangents(const GradientResult<TorchBackend>& result, const GradientRequest& request,
                                         at::Device device) {
     TorchCotangents c;
     const int S = result.logits.samples(), C = result.logits.classes();
-    c.T = result.targets.slots();
-    c.with_p = request.prob_vjp;
-    c.with_cost = static_cast<bool>(request.cost_cotangent);
-    c.count = c.T + (c.with_p ? 1 : 0) + (c.with_cost ? c.T : 0);
-    std::vector<float> seed(static_cast<std::size_t>(S * c.count * C), 0.0f), buf(static_cast<std::size_t>(C));
-    for (int n = 0; n < S; ++n) {
-        float* base = seed.data() + static_cast<std::ptrdiff_t>(n) * c.count * C;
-        for (int t = 0; t < c.T; ++t) base[t * C + result.targets(n, t)] = 1.0f;
-        if (c.with_p) softmax(result.logits.row(n), std::span<float>(base + c.T * C, static_cast<std::size_t>(C)));
-        if (c.with_cost)
-            for (int t = 0; t < c.T; ++t) {
-                request.cost_cotangent(result.logits.row(n), result.targets(n, t), buf);
-                std::copy(buf.begin(), buf.end(), base + (c.T + (c.with_p ? 1 : 0) + t) * C);
-            }
-    }
+    c.layout = CotangentLayout::of(request, result.targets.slots());
+    c.count = c.layout.width();
+    std::vector<float> seed(static_cast<std::size_t>(S * c.count * C));
+    c.layout.write(result.logits, result.targets, request, seed);
     c.seed = at::from_blob(seed.data(), {S, c.count, C}, at::TensorOptions().dtype(at::kFloat))
                  .to(device, /*non_blocking=*/false, /*copy=*/true);
     return c;
@@ -84,17 +72,10 @@ inline TorchCotangents torch_cotangents(const GradientResult<TorchBackend>& resu
 [[nodiscard]] inline LayerGradients<TorchBackend> torch_layer_gradients(const at::Tensor& activations,
                                                                         const std::vector<at::Tensor>& grads,
                                                                         const TorchCotangents& c) {
-    LayerGradients<TorchBackend> lg;
-    lg.activations = activations;
-    auto slot = [&](std::int64_t s) {
+    return c.layout.gradients<TorchBackend>(activations, [&](int s) {
         const auto& g = grads[static_cast<std::size_t>(s)];
         return g.defined() ? g : at::zeros_like(activations);
-    };
-    for (int s = 0; s < c.T; ++s) lg.class_vjps.push_back(slot(s));
-    if (c.with_p) lg.prob_vjp = slot(c.T);
-    if (c.with_cost)
-        for (int s = 0; s < c.T; ++s) lg.cost_vjps.push_back(slot(c.T + (c.with_p ? 1 : 0) + s));
-    return lg;
+    });
 }
 
 } // namespace dualgrad::models::detail
