@@ -22,53 +22,9 @@
 
 namespace dualgrad::cli {
 
-namespace detail_maps {
-inline int parse_int_field(const std::string& text, const std::string& what) {
-    int v = 0;
-    const auto* end = text.data() + text.size();
-    const auto [p, ec] = std::from_chars(text.data(), end, v);
-    if (ec != std::errc() || p != end || text.empty())
-        detail::raise<value_error>("--target: '", what, "' needs an integer, got '", text, "'");
-    return v;
-}
-} // namespace detail_maps
-
-inline TargetRule parse_target(const std::string& text, std::int64_t samples) {
-    if (text == "top1") return TargetRule::top1();
-    if (text.rfind("topk:", 0) == 0) return TargetRule::top_k(detail_maps::parse_int_field(text.substr(5), "topk:K"));
-    if (text.rfind("class:", 0) == 0) {
-        const int c = detail_maps::parse_int_field(text.substr(6), "class:C");
-        return TargetRule::given(std::vector<std::vector<int>>(static_cast<std::size_t>(samples), {c}));
-    }
-    if (text.rfind("gt:", 0) == 0) {
-        const std::string file = text.substr(3);
-        std::ifstream in(file);
-        if (!in) detail::raise<io_error>("--target gt: cannot open '", file, "'");
-        std::vector<std::vector<int>> classes;
-        std::string line;
-        int number = 0;
-        while (std::getline(in, line)) {
-            ++number;
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.empty()) continue;
-            const auto comma = line.rfind(',');
-            const std::string field = comma == std::string::npos ? line : line.substr(comma + 1);
-            int c = 0;
-            const auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), c);
-            if (ec != std::errc() || p != field.data() + field.size() || c < 0)
-                detail::raise<io_error>(file, ":", number, ": expected a class index (or image_id,class), got '", line, "'");
-            classes.push_back({c});
-        }
-        if (static_cast<std::int64_t>(classes.size()) != samples)
-            detail::raise<shape_error>("--target gt: '", file, "' has ", classes.size(), " classes for ", samples,
-                                       " samples");
-        return TargetRule::given(std::move(classes));
-    }
-    detail::raise<value_error>("--target: '", text, "' is not one of top1, topk:K, class:C, gt:FILE");
-}
-
 inline void add_maps(CLI::App& app) {
     struct Options {
+        VariantOption variant;
         std::string arch, weights, input, out, target = "top1", cost = "reference", backend = "cpu";
         std::vector<std::string> layers, methods;
         float alpha = 10.0f;
@@ -93,9 +49,10 @@ inline void add_maps(CLI::App& app) {
     cmd->add_option("--alpha", opt->alpha, "DGL's alpha")->capture_default_str();
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
     add_backend_option(cmd, opt->backend);
+    opt->variant.add(cmd);
     cmd->add_option("--out", opt->out, "Output prefix")->required();
     cmd->callback([opt] {
-        auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads);
+        auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads, opt->variant.value());
         const auto methods = parse_methods(*model, opt->methods);
         const auto cost = parse_cost(opt->cost, opt->alpha);
         const io::NpyArray arr = io::read_npy(opt->input);

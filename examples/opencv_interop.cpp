@@ -12,6 +12,7 @@
 #include <opencv2/core.hpp>
 
 #include <dualgrad/interop/opencv.hpp>
+#include <dualgrad/io/image_codec.hpp>
 #include <dualgrad/localize/box_extractor.hpp>
 
 int main(int argc, char** argv) try {

@@ -15,6 +15,13 @@
 
 namespace dualgrad {
 
+/// Height and width, in pixels, of the image (or frame) boxes refer to.
+struct ImageSize {
+    int height = 0;
+    int width = 0;
+    friend constexpr bool operator==(const ImageSize&, const ImageSize&) = default;
+};
+
 struct Box {
     int x0 = 0;
     int y0 = 0;

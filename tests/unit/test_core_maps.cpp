@@ -1,4 +1,4 @@
-// The map math of section 1 of ARCHITECTURE.md, over every backend: hand-worked cases, the PCS/CAM
+// The map math of docs/design.md §1, over every backend: hand-worked cases, the PCS/CAM
 // identity at a GAP+FC head, the alpha behaviour of the two cost policies, and bad input.
 #include <cmath>
 #include <numeric>

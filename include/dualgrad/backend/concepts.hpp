@@ -28,11 +28,22 @@
 ///   - `axpby(X, a, Y, b)       -> tensor` per sample a[n] X + b[n] Y
 ///   - `relu(t)                 -> tensor`
 ///
+/// Optional, always: a fused one-pass DGL kernel, which `EnhancedMapper` (core/cem.hpp) uses
+/// when the backend has it (`FusedDgl<B>`) and falls back from to its two checked passes when it
+/// returns `std::nullopt`:
+///   - `static std::optional<tensor> fused_dgl(S, G, X, int mode, float u, float v)`: the DGL map
+///     N,1,H,W in one pass over S, G and X. mode 0: X is J^T p and the cost gradient is
+///     `u X + v G` (a linear cost policy's `CotangentForm`); mode 1: X is the cost gradient itself
+///     (u and v unused). Return `std::nullopt` to decline (no kernel for the tensors' device, a
+///     shape it does not handle, a non-finite result: the checked path then reports the cause).
+///   `TorchBackend` has one, filled on CUDA by dualgrad/cuda/register.cuh; docs/howto-backend.md.
+///
 /// Optional for any backend: `from_host_like(like, Shape4, values)`, a copy on `like`'s device.
 ///
 /// The dispatching free functions are in dualgrad/backend/ops.hpp.
 
 #include <concepts>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -77,6 +88,12 @@ template <class B>
 concept HostStorage = requires(const typename B::tensor& ct, typename B::tensor& t) {
     { B::host_data(ct) } -> std::same_as<std::span<const float>>;
     { B::host_data(t) } -> std::same_as<std::span<float>>;
+};
+
+/// A backend with the optional fused one-pass DGL kernel (see the file comment).
+template <class B>
+concept FusedDgl = requires(const typename B::tensor& t) {
+    { B::fused_dgl(t, t, t, 0, 0.0f, 0.0f) } -> std::same_as<std::optional<typename B::tensor>>;
 };
 
 /// A type the core can compute class maps with: it names a 4-D float tensor type, reports shapes,

@@ -42,7 +42,7 @@ public:
     {
         const CotangentForm f = cost_.form();
         // A backend's fused one-pass kernel (TorchBackend on CUDA with dualgrad/cuda/register.cuh).
-        if constexpr (requires { B::fused_dgl(S, G, P, 0, f.prob, f.onehot); })
+        if constexpr (FusedDgl<B>)
             if (auto fused = B::fused_dgl(S, G, P, 0, f.prob, f.onehot)) return *std::move(fused);
         const auto m = checked_moments(S, G, P, "J^T p gradient");
         std::vector<SelectCoefficients> coef(m.size());
@@ -58,7 +58,7 @@ public:
 
     /// The DGL map from S, G = dl_c/dS and the cost gradient dcost/dS itself (any cost policy).
     [[nodiscard]] tensor from_cost_gradient(const tensor& S, const tensor& G, const tensor& cost_grad) const {
-        if constexpr (requires { B::fused_dgl(S, G, cost_grad, 1, 0.0f, 0.0f); })
+        if constexpr (FusedDgl<B>)
             if (auto fused = B::fused_dgl(S, G, cost_grad, 1, 0.0f, 0.0f)) return *std::move(fused);
         const auto m = checked_moments(S, G, cost_grad, "cost gradient dcost/dS");
         std::vector<SelectCoefficients> coef(m.size());

@@ -2,7 +2,7 @@
 /// \file
 /// The gradient-source concept: anything that, for an input batch, requested layers and
 /// per-sample targets, yields the logits, the targets, and for every requested layer S and the
-/// vector-Jacobian products of ARCHITECTURE.md section 1 (`LayerGradients`). The CPU engine
+/// vector-Jacobian products of docs/design.md §1 (`LayerGradients`). The CPU engine
 /// (`nn::Graph`), the LibTorch source and a user's own framework all model it.
 ///
 ///     dualgrad::GradientRequest req{{"layer3.5", "layer4"}, dualgrad::TargetRule::top_k(5)};

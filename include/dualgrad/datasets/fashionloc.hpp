@@ -52,7 +52,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -60,7 +59,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -68,8 +66,10 @@
 #include "dualgrad/datasets/detail/png.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/io/idx.hpp"
-#include "dualgrad/io/image.hpp"
+#include "dualgrad/io/image_types.hpp"
+#include "dualgrad/io/render.hpp"
 #include "dualgrad/map2d.hpp"
+#include "dualgrad/nn/parallel.hpp"
 
 namespace dualgrad::datasets {
 
@@ -496,30 +496,17 @@ template <class Config = FashionLocConfig>
     return out;
 }
 
-/// Generates samples [first, first + count) on `threads` threads (thread t takes every
-/// threads-th sample) and calls `fn(std::move(sample), index)` for each from its worker thread:
-/// `fn` must only touch data of its own sample. The first exception of any worker is rethrown
-/// after all have stopped. The samples do not depend on `threads`.
+/// Generates samples [first, first + count) on `threads` threads of the CPU engine's worker pool
+/// (`nn::parallel_for`) and calls `fn(std::move(sample), index)` for each from its worker thread:
+/// `fn` must only touch data of its own sample. The first exception of any worker reaches the
+/// caller. The samples do not depend on `threads`.
 /// `Config` is `FashionLocConfig` (version 1) or `FashionLocV2Config` (datasets/fashionloc_v2.hpp).
 template <class Config, class Fn>
 void generate_parallel(const io::FashionMnist& source, int first, int count, const Config& config,
                        int threads, Fn&& fn) {
     if (count < 0) dualgrad::detail::raise<value_error>("FashionLoc: negative sample count ", count);
-    threads = std::max(1, std::min(threads, std::max(count, 1)));
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
-    const auto work = [&](int t) {
-        try {
-            for (int i = t; i < count; i += threads) fn(generate(source, first + i, config), first + i);
-        } catch (...) {
-            errors[static_cast<std::size_t>(t)] = std::current_exception();
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
-    for (const auto& e : errors)
-        if (e) std::rethrow_exception(e);
+    nn::parallel_for(0, count, nn::ExecContext{std::max(1, threads)},
+                     [&](std::int64_t i) { fn(generate(source, first + static_cast<int>(i), config), first + static_cast<int>(i)); });
 }
 
 

@@ -23,7 +23,7 @@
 #include "dualgrad/core/gradient_source.hpp"
 #include "dualgrad/core/method_registry.hpp"
 #include "dualgrad/core/score_maps.hpp"
-#include "dualgrad/io/image.hpp"
+#include "dualgrad/io/preprocess.hpp"
 #include "dualgrad/models/cpu_model.hpp"
 
 namespace dualgrad::eval {

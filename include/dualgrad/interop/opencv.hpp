@@ -46,7 +46,8 @@
 
 #include "dualgrad/box.hpp"
 #include "dualgrad/error.hpp"
-#include "dualgrad/io/image.hpp"
+#include "dualgrad/io/image_types.hpp"
+#include "dualgrad/io/render.hpp"
 #include "dualgrad/map2d.hpp"
 
 namespace dualgrad::interop {

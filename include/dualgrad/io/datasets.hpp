@@ -63,7 +63,6 @@
 #include "dualgrad/box.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/io/detail/files.hpp"
-#include "dualgrad/localize/box_extractor.hpp" // ImageSize
 
 namespace dualgrad::io {
 

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// `BoxExtractor<Policy>`: from a score map to boxes, with the exact protocols the WSOL literature
-/// reports numbers with (ARCHITECTURE.md section 2). Boxes are `Box`es in image pixels.
+/// reports numbers with (docs/design.md §2). Boxes are `Box`es in image pixels.
 ///
 ///     dualgrad::BoxExtractor<dualgrad::WsolLargestContour> maxboxacc;      // thresholds 0, .01, ..., .99
 ///     auto per_t = maxboxacc.boxes_per_threshold(cam, {375, 500});         // per_t[i]: boxes at threshold i
@@ -61,12 +61,6 @@
 #include "dualgrad/map2d.hpp"
 
 namespace dualgrad {
-
-/// Height and width, in pixels, of the image the boxes refer to.
-struct ImageSize {
-    int height = 0;
-    int width = 0;
-};
 
 /// MaxBoxAcc: per threshold, the box of the contour of largest area (wsolevaluation).
 /// `thresholds` overrides `interval` when not empty.

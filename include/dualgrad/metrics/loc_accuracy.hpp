@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// `LocAccuracy`: top-1 localization, top-5 localization and GT-known localization accuracy
-/// (ARCHITECTURE.md section 3), counted at every CAM threshold so that the operating threshold
+/// (docs/design.md §3), counted at every CAM threshold so that the operating threshold
 /// can be chosen afterwards; errors are 100 - accuracy.
 /// - Top-1 loc: the top-1 predicted class is the ground-truth class and its map's box has
 ///   IoU >= 0.5 with some ground-truth box (best over candidate boxes x ground-truth boxes).

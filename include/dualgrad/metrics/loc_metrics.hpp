@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// `LocMetrics`: every WSOL metric of ARCHITECTURE.md section 3 in one mergeable accumulator.
+/// `LocMetrics`: every WSOL metric of docs/design.md §3 in one mergeable accumulator.
 /// It holds four counters over one list of CAM thresholds:
 /// - `max_box_acc()`: MaxBoxAcc, largest-contour boxes, IoU {`box_iou`} (default 50);
 /// - `max_box_acc_v2()`: MaxBoxAccV2, multi-contour boxes, IoU {30, 50, 70} by default;

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// The four WSOL backbones of ARCHITECTURE.md section 5 as `ModelDescription`s, with the module
+/// The four WSOL backbones of docs/design.md §5 as `ModelDescription`s, with the module
 /// paths and parameter names of clovaai/wsolevaluation's 'cam' models (timm's names for
 /// SE-ResNet50), so that their PyTorch `state_dict`s load. A width multiplier builds small
 /// versions of the same graphs.
@@ -19,10 +19,16 @@ namespace dualgrad::models {
 struct ModelConfig {
     int num_classes = 1000;
     double width = 1.0; ///< channel multiplier (1/4 builds a quarter-width network)
-    /// wsolevaluation's `large_feature_map`; default: on for the ResNets (28x28 maps at 224),
-    /// and on for VGG16 (the '28x28' config, no pool4) and InceptionV3 (no max-pool before Mixed_6a).
+    /// wsolevaluation's `large_feature_map`. The defaults follow the DGL paper's Table 1 shapes at
+    /// 224 x 224: on for the ResNets (28x28 at layer3 and layer4) and InceptionV3 (28x28 at
+    /// Mixed_6e), off for VGG16 (pool4 kept: 14x14 at conv5). Loading weights detects VGG16's
+    /// variant from its tensor names (`config_from_weights`).
     std::optional<bool> large_feature_map;
 };
+
+/// The default `large_feature_map` of an architecture (see `ModelConfig`): off for VGG16, on for
+/// the others.
+[[nodiscard]] inline bool default_large_feature_map(std::string_view arch) noexcept { return arch != "vgg16"; }
 
 namespace detail {
 
@@ -37,7 +43,7 @@ inline void check_config(const ModelConfig& c, std::string_view arch) {
 /// VGG16-GAP: VGG16 convs to conv5_3 (no pool5), conv6 3x3 512->1024 + ReLU, GAP, fc.
 [[nodiscard]] inline ModelDescription vgg16_cam(const ModelConfig& cfg) {
     detail::check_config(cfg, "vgg16");
-    const bool large = cfg.large_feature_map.value_or(true);
+    const bool large = cfg.large_feature_map.value_or(default_large_feature_map("vgg16"));
     ModelDescription d;
     d.arch = "vgg16";
     d.num_classes = cfg.num_classes;
@@ -139,7 +145,7 @@ inline int inception_c(DescriptionBuilder& b, const std::string& p, int in, int 
 /// SPG_A4 1x1 conv to classes, GAP).
 [[nodiscard]] inline ModelDescription inception_v3_cam(const ModelConfig& cfg) {
     detail::check_config(cfg, "inception_v3");
-    const bool large = cfg.large_feature_map.value_or(true);
+    const bool large = cfg.large_feature_map.value_or(true); // default_large_feature_map: on
     const double w = cfg.width;
     ModelDescription d;
     d.arch = "inception_v3";
@@ -193,7 +199,7 @@ namespace detail {
 
 inline ModelDescription resnet50_like(const ModelConfig& cfg, bool se, const char* arch) {
     check_config(cfg, arch);
-    const bool large = cfg.large_feature_map.value_or(true);
+    const bool large = cfg.large_feature_map.value_or(true); // default_large_feature_map: on
     const double w = cfg.width;
     ModelDescription d;
     d.arch = arch;

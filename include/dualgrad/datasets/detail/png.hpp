@@ -18,7 +18,8 @@
 #include <zlib.h>
 
 #include "dualgrad/error.hpp"
-#include "dualgrad/io/image.hpp"
+#include "dualgrad/io/detail/files.hpp"
+#include "dualgrad/io/image_types.hpp"
 
 namespace dualgrad::datasets::detail {
 
