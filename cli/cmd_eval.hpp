@@ -67,6 +67,7 @@ private:
 
 inline void add_eval(CLI::App& app) {
     struct Options {
+        VariantOption variant;
         std::string metadata, images, arch, weights, out, mask_metadata, masks, shard, cost = "reference", backend = "cpu";
         std::vector<std::string> layers, methods{"cam", "gradcam", "layercam", "pcs", "dgl"};
         std::vector<std::string> protocols{"wsolevaluation"};
@@ -115,12 +116,13 @@ inline void add_eval(CLI::App& app) {
         ->capture_default_str();
     opt->pre.add(cmd);
     add_backend_option(cmd, opt->backend);
+    opt->variant.add(cmd);
     cmd->add_option("--out", opt->out, "Output folder")->required();
     cmd->callback([opt, cmd] {
         const Shard shard = opt->shard.empty()  ? Shard{}
                             : opt->shard == "auto" ? Shard::from_environment(opt->shard_count)
                                                    : Shard::parse(opt->shard);
-        auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads);
+        auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads, opt->variant.value());
         eval::EvalOptions o;
         o.methods = parse_methods(*model, opt->methods);
         o.layers = opt->layers;

@@ -15,15 +15,18 @@ inline void add_layers(CLI::App& app) {
         std::string arch;
         std::optional<std::string> weights;
         int size = 224;
+        VariantOption variant;
     };
     auto opt = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("layers", "List a model's addressable layers (module paths, paper aliases) with their shapes");
     cmd->add_option("--arch", opt->arch, "Architecture: vgg16, inception_v3, resnet50, se_resnet50")->required();
     cmd->add_option("--weights", opt->weights, "safetensors file (classes and width are read from it)");
     cmd->add_option("--size", opt->size, "Input height and width for the shapes")->check(CLI::PositiveNumber);
+    opt->variant.add(cmd);
     cmd->callback([opt] {
         auto model = open_model(opt->arch, opt->weights ? std::optional<std::filesystem::path>(*opt->weights)
-                                                        : std::nullopt);
+                                                        : std::nullopt,
+                                opt->variant.value());
         std::printf("%-44s %-18s %-22s %s\n", "layer", "kind", "shape (N,C,H,W)", "aliases");
         for (const auto& l : model.graph.describe({1, 3, opt->size, opt->size})) {
             std::string aliases;

@@ -26,6 +26,7 @@ namespace dualgrad::cli {
 
 inline void add_localize(CLI::App& app) {
     struct Options {
+        VariantOption variant;
         std::string arch, weights, layer, method, out, target = "top1", cost = "reference", class_names_file,
             backend = "cpu", montage;
         std::vector<std::string> images;
@@ -58,6 +59,7 @@ inline void add_localize(CLI::App& app) {
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
     opt->pre.add(cmd);
     add_backend_option(cmd, opt->backend);
+    opt->variant.add(cmd);
     cmd->add_option("--out", opt->out, "Output folder")->required();
     cmd->callback([opt, cmd] {
         if (opt->arch.empty() != opt->weights.empty())
@@ -84,7 +86,7 @@ inline void add_localize(CLI::App& app) {
             class_names.clear();
             for (std::string line; std::getline(in, line);) class_names.push_back(line);
         }
-        auto model = make_model(opt->backend, arch, weights, opt->threads);
+        auto model = make_model(opt->backend, arch, weights, opt->threads, opt->variant.value());
         const std::vector<std::string> methods = parse_methods(*model, {method_name});
         const std::string layer = !opt->layer.empty() ? opt->layer
                                   : bundled          ? bundled->layer

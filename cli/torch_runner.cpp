@@ -9,9 +9,12 @@
 
 namespace dualgrad::cli {
 
-std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads) {
+std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads,
+                                                std::optional<bool> large_feature_map) {
     if (threads > 0) at::set_num_threads(threads);
-    auto model = models::load_torch_model(arch, weights);
+    models::ModelConfig cfg;
+    cfg.large_feature_map = large_feature_map;
+    auto model = models::load_torch_model(arch, weights, at::kCPU, cfg);
     auto description = model.description();
     const at::Device device = model.device();
     // The CAM head is copied to the host once per batch that asks for it; the spans point into

@@ -67,6 +67,16 @@ set_tests_properties(cli.eval_merge_equals_unsharded PROPERTIES DEPENDS "cli.eva
 # Without --size the input side recorded in the weights (the bundled model's recipe: 128) is used.
 dualgrad_cli_test(eval_recorded_size 0 "\\| centre-box \\| - \\|.*preprocessing: resize to 128 x 128"
                   "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5 --methods layercam --threads 1 --out ${_work}/ev_size")
+# Unbounded or non-finite flags are refused before any work (issue: hostile input).
+dualgrad_cli_test(eval_tiny_interval 1 "the CAM threshold interval 1e-09 gives 1e\\+09 thresholds; at most 10000"
+                  "eval ${_eval_args} --interval 1e-9 --out ${_work}/bad")
+dualgrad_cli_test(localize_huge_size 1 "--size 60000 must be in \\[1, 8192\\]"
+                  "localize --arch resnet50 --weights ${_bundled} --size 60000 ${_mini}/images/test/1_trouser/0000002.png --out ${_work}/bad")
+dualgrad_cli_test(localize_nan_mean 1 "--mean: value 1 \\(nan\\) is not a finite number"
+                  "localize --arch resnet50 --weights ${_bundled} ${_mini}/images/test/1_trouser/0000002.png --mean nan,0.4,0.4 --out ${_work}/bad")
+dualgrad_cli_test(eval_nan_alpha 1 "alpha nan is not a finite number" "eval ${_eval_args} --alpha nan --out ${_work}/bad")
+dualgrad_cli_test(localize_negative_threads 1 "--threads -1 must not be negative"
+                  "localize --arch resnet50 --weights ${_bundled} --threads -1 ${_mini}/images/test/1_trouser/0000002.png --out ${_work}/bad")
 dualgrad_cli_test(eval_bad_shard 1 "--shard '3/2': the shard index 3 must be in \\[0, 2\\)" "eval ${_eval_args} --shard 3/2 --out ${_work}/bad")
 dualgrad_cli_test(eval_bad_metadata 1 "localization\\.txt:2.*(fields|field)"
                   "eval --metadata ${_fx}/cli/bad_metadata --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")

@@ -87,9 +87,14 @@ TEST_CASE("Bad input to the models", "[models][errors]") {
 }
 
 TEST_CASE("Paper aliases address the same layers", "[models]") {
-    const auto g = models::build_graph(models::vgg16_cam({.num_classes = 10, .width = 0.25}));
+    // VGG16 without pool4 (large_feature_map on): conv5_3 is features.28; with pool4 (the
+    // default), features.29.
+    const auto g = models::build_graph(models::vgg16_cam({.num_classes = 10, .width = 0.25, .large_feature_map = true}));
     REQUIRE(g.node("conv5_3") == g.node("features.28"));
     REQUIRE(g.node("conv4_3") == g.node("features.22"));
+    const auto g4 = models::build_graph(models::vgg16_cam({.num_classes = 10, .width = 0.25}));
+    REQUIRE(g4.node("conv5_3") == g4.node("features.29"));
+    REQUIRE(g4.node("conv4_3") == g4.node("features.22"));
     const auto r = models::build_graph(models::resnet50_cam({.num_classes = 10, .width = 0.25}));
     REQUIRE(r.node("group2/block5") == r.node("layer3.5"));
     const auto shapes = r.describe({1, 3, 224, 224});

@@ -31,7 +31,7 @@ TEST_CASE("Full-width backbones: shapes at 224x224 and one forward pass", "[mode
         const char* layer;
         Shape4 shape;
     };
-    const Case c = GENERATE(Case{"vgg16", "conv5_3", {1, 512, 28, 28}}, Case{"inception_v3", "Mixed_6e", {1, 768, 28, 28}},
+    const Case c = GENERATE(Case{"vgg16", "conv5_3", {1, 512, 14, 14}}, Case{"inception_v3", "Mixed_6e", {1, 768, 28, 28}},
                             Case{"resnet50", "layer4.2", {1, 2048, 28, 28}},
                             Case{"se_resnet50", "layer3.5", {1, 1024, 28, 28}});
     INFO(c.arch);

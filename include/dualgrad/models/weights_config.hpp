@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <optional>
 #include <utility>
 
 #include "dualgrad/io/safetensors.hpp"
@@ -20,7 +21,43 @@ namespace dualgrad::models {
     return {"conv1.weight", 64};
 }
 
-/// `cfg` with `num_classes` and `width` read from `weights`; errors name the file and the tensor.
+/// wsolevaluation's `large_feature_map` of a checkpoint. VGG16's variants differ in their tensor
+/// names (conv5 is `features.24/26/28` with pool4 kept, `features.23/25/27` without), so there it
+/// is read from the names, and a `requested` setting that contradicts them is an error naming the
+/// file. The ResNets' and InceptionV3's variants have the same names: the weights' metadata
+/// (`large_feature_map`: "true" or "false", which dualgrad_train records) decides, else
+/// `requested`, else the architecture's default (`ModelConfig`).
+[[nodiscard]] inline std::optional<bool> large_feature_map_of(std::string_view arch, const io::SafetensorsFile& weights,
+                                                              std::optional<bool> requested) {
+    std::optional<bool> recorded;
+    if (const auto it = weights.metadata().find("large_feature_map"); it != weights.metadata().end()) {
+        if (it->second != "true" && it->second != "false")
+            dualgrad::detail::raise<io_error>("weights '", weights.source(), "': metadata large_feature_map is '",
+                                              it->second, "'; expected true or false");
+        recorded = it->second == "true";
+    }
+    if (arch == "vgg16") {
+        const bool pool4 = weights.contains("features.24.weight") && weights.contains("features.28.weight");
+        const bool no_pool4 = weights.contains("features.23.weight") && weights.contains("features.27.weight");
+        if (pool4 == no_pool4)
+            dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have neither VGG16's conv5 with pool4 ",
+                                              "(features.24/26/28) nor without it (features.23/25/27)");
+        const bool large = no_pool4;
+        for (const auto& [what, v] : {std::pair{"the requested", requested}, std::pair{"the recorded", recorded}})
+            if (v && *v != large)
+                dualgrad::detail::raise<value_error>("weights '", weights.source(), "' are VGG16 ",
+                                                     large ? "without pool4 (large_feature_map on)" : "with pool4 (large_feature_map off)",
+                                                     " by their tensor names, but ", what, " setting is ", *v ? "on" : "off");
+        return large;
+    }
+    if (recorded && requested && *recorded != *requested)
+        dualgrad::detail::raise<value_error>("weights '", weights.source(), "' record large_feature_map ",
+                                             *recorded ? "on" : "off", ", but ", *requested ? "on" : "off", " was requested");
+    return recorded ? recorded : requested;
+}
+
+/// `cfg` with `num_classes` and `width` read from `weights`, and `large_feature_map` as
+/// `large_feature_map_of` decides; errors name the file and the tensor.
 [[nodiscard]] inline ModelConfig config_from_weights(std::string_view arch, const io::SafetensorsFile& weights,
                                                      ModelConfig cfg = {}) {
     const ModelDescription probe = describe(arch, ModelConfig{});
@@ -33,6 +70,7 @@ namespace dualgrad::models {
         dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", name, "' for a ", arch,
                                           " model");
     cfg.width = static_cast<double>(weights.info(name).shape.at(0)) / full;
+    cfg.large_feature_map = large_feature_map_of(arch, weights, cfg.large_feature_map);
     return cfg;
 }
 
