@@ -88,6 +88,13 @@ public:
     int calls = 0;
 };
 
+/// The dataset in a temporary folder, opened, and the oracle.
+struct Setup {
+    dgtest::TempDir dir;
+    EvalDataset data = (write_dataset(dir.path), EvalDataset::open(dir.path / "metadata" / "test", dir.path / "images"));
+    OracleModel model;
+};
+
 EvalOptions base_options() {
     EvalOptions o;
     o.methods = {"oracle", "flat"};
@@ -105,10 +112,9 @@ TEST_CASE("centre_box: a centred box of the given fraction of the frame", "[eval
 }
 
 TEST_CASE("evaluate: an oracle map localizes every image; a flat map none; counts as worked out", "[eval]") {
-    dgtest::TempDir dir;
-    write_dataset(dir.path);
-    const auto data = EvalDataset::open(dir.path / "metadata" / "test", dir.path / "images");
-    OracleModel model;
+    Setup setup;
+    const auto& data = setup.data;
+    auto& model = setup.model;
     auto o = base_options();
     o.protocols = {WsolevaluationProtocol{}, LayerCamProtocol{}};
     o.keep_records = true;
@@ -142,10 +148,9 @@ TEST_CASE("evaluate: an oracle map localizes every image; a flat map none; count
 }
 
 TEST_CASE("evaluate: the centre-box baseline picks its size on the set, as MaxBoxAcc picks a threshold", "[eval]") {
-    dgtest::TempDir dir;
-    write_dataset(dir.path);
-    const auto data = EvalDataset::open(dir.path / "metadata" / "test", dir.path / "images");
-    OracleModel model;
+    Setup setup;
+    const auto& data = setup.data;
+    auto& model = setup.model;
     const EvalResult r = evaluate(model, data, base_options());
     const auto* centre = r.protocols.at(0).runs.find(centre_box_method, centre_box_layer);
     REQUIRE(centre);
@@ -164,10 +169,9 @@ TEST_CASE("evaluate: the centre-box baseline picks its size on the set, as MaxBo
 }
 
 TEST_CASE("evaluate: shards add up to the unsharded counts exactly", "[eval]") {
-    dgtest::TempDir dir;
-    write_dataset(dir.path);
-    const auto data = EvalDataset::open(dir.path / "metadata" / "test", dir.path / "images");
-    OracleModel model;
+    Setup setup;
+    const auto& data = setup.data;
+    auto& model = setup.model;
     auto o = base_options();
     const auto whole = evaluate(model, data, o).protocols.at(0).runs;
     o.shard = dualgrad::Shard{0, 2};
@@ -178,10 +182,9 @@ TEST_CASE("evaluate: shards add up to the unsharded counts exactly", "[eval]") {
 }
 
 TEST_CASE("evaluate: bad requests are errors that name what is wrong", "[eval]") {
-    dgtest::TempDir dir;
-    write_dataset(dir.path);
-    const auto data = EvalDataset::open(dir.path / "metadata" / "test", dir.path / "images");
-    OracleModel model;
+    Setup setup;
+    const auto& data = setup.data;
+    auto& model = setup.model;
     auto o = base_options();
     o.methods = {"oracle", "nope"};
     CHECK_THROWS_WITH(evaluate(model, data, o), Contains("unknown method 'nope'"));
@@ -191,7 +194,7 @@ TEST_CASE("evaluate: bad requests are errors that name what is wrong", "[eval]")
     o = base_options();
     o.protocols = {LayerCamProtocol{}, LayerCamProtocol{}};
     CHECK_THROWS_WITH(evaluate(model, data, o), Contains("protocol 'layercam' is asked for twice"));
-    CHECK_THROWS_WITH(EvalDataset::open(dir.path / "metadata" / "test", dir.path / "images", dir.path / "m"),
+    CHECK_THROWS_WITH(EvalDataset::open(setup.dir.path / "metadata" / "test", setup.dir.path / "images", setup.dir.path / "m"),
                       Contains("go together"));
 }
 

@@ -59,6 +59,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -366,6 +367,43 @@ private:
     std::vector<std::int64_t> values_;
 };
 
+/// The inkiest of 4 random `side` x `side` windows of an item scaled to `scale` x `scale` (its
+/// top-left corner): a clutter fragment that is a part of an item. Draws 8 values from `rng`.
+[[nodiscard]] inline std::pair<int, int> inkiest_window(SplitMix64& rng, const io::FashionMnist& source, int item, int scale,
+                                                        int side) {
+    const ScaledItem scaled(source.image(item), source.rows(), source.cols(), scale);
+    std::int64_t best = -1;
+    std::pair<int, int> corner{0, 0};
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        const int cx = rng.uniform(0, scale - side), cy = rng.uniform(0, scale - side);
+        std::int64_t ink_sum = 0;
+        for (int y = 0; y < side; ++y)
+            for (int x = 0; x < side; ++x) ink_sum += scaled(cx + x, cy + y);
+        if (ink_sum > best) {
+            best = ink_sum;
+            corner = {cx, cy};
+        }
+    }
+    return corner;
+}
+
+/// Binomial luminance grain: every pixel's three channels get the same offset, the popcount of
+/// 2 * noise bits of a hash of the sample key and the pixel, minus noise (variance noise / 2),
+/// clamped to 0..255. No change for noise 0.
+inline void add_grain(io::Image& image, std::uint64_t key, int noise) {
+    if (noise <= 0) return;
+    const int P = image.width;
+    for (int y = 0; y < image.height; ++y)
+        for (int x = 0; x < P; ++x) {
+            const std::uint64_t h = mix64(key ^ (0x2545f4914f6cdd1dULL * (static_cast<std::uint64_t>(y) * static_cast<std::uint64_t>(P) +
+                                                                          static_cast<std::uint64_t>(x) + 1)));
+            const int bits = 2 * noise;
+            const std::uint64_t used = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
+            const int offset = std::popcount(h & used) - noise;
+            for (int c = 0; c < 3; ++c) image(y, x, c) = static_cast<std::uint8_t>(std::clamp(image(y, x, c) + offset, 0, 255));
+        }
+}
+
 } // namespace detail
 
 /// Generates sample `index` (>= 0) of `config.split` from the items of `source`: Fashion-MNIST
@@ -413,19 +451,7 @@ private:
         if (rng.uniform(0, 1) == 1) {
             // kind 1: a side x side window of the item at object scale, the inkiest of 4 draws.
             f.scale = rng.uniform(side_lo, side_hi);
-            const detail::ScaledItem scaled(source.image(f.item), source.rows(), source.cols(), f.scale);
-            std::int64_t best = -1;
-            for (int attempt = 0; attempt < 4; ++attempt) {
-                const int cx = rng.uniform(0, f.scale - f.side), cy = rng.uniform(0, f.scale - f.side);
-                std::int64_t ink_sum = 0;
-                for (int y = 0; y < f.side; ++y)
-                    for (int x = 0; x < f.side; ++x) ink_sum += scaled(cx + x, cy + y);
-                if (ink_sum > best) {
-                    best = ink_sum;
-                    f.cx = cx;
-                    f.cy = cy;
-                }
-            }
+            std::tie(f.cx, f.cy) = detail::inkiest_window(rng, source, f.item, f.scale, f.side);
         }
     }
 
@@ -467,20 +493,7 @@ private:
                                              " when scaled to ", side, " pixels");
     s.box = b;
 
-    if (k.noise > 0) {
-        for (int y = 0; y < P; ++y)
-            for (int x = 0; x < P; ++x) {
-                // Binomial grain: popcount of 2*noise hashed bits, minus noise (mean 0, variance noise/2).
-                const std::uint64_t h =
-                    detail::mix64(key ^ (0x2545f4914f6cdd1dULL * (static_cast<std::uint64_t>(y) * static_cast<std::uint64_t>(P) +
-                                                                 static_cast<std::uint64_t>(x) + 1)));
-                const int bits = 2 * k.noise;
-                const std::uint64_t used = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
-                const int offset = std::popcount(h & used) - k.noise;
-                std::uint8_t* p = px(y, x);
-                for (std::size_t c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>(std::clamp(p[c] + offset, 0, 255));
-            }
-    }
+    detail::add_grain(s.image, key, k.noise);
     return s;
 }
 

@@ -49,6 +49,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -418,19 +419,7 @@ private:
         f.cx = f.cy = 0;
         if (window) {
             f.scale = rng.uniform(side_lo, side_hi);
-            const detail::ScaledItem scaled(source.image(f.item), source.rows(), source.cols(), f.scale);
-            std::int64_t best = -1;
-            for (int attempt = 0; attempt < 4; ++attempt) {
-                const int cx = rng.uniform(0, f.scale - f.side), cy = rng.uniform(0, f.scale - f.side);
-                std::int64_t ink_sum = 0;
-                for (int y = 0; y < f.side; ++y)
-                    for (int x = 0; x < f.side; ++x) ink_sum += scaled(cx + x, cy + y);
-                if (ink_sum > best) {
-                    best = ink_sum;
-                    f.cx = cx;
-                    f.cy = cy;
-                }
-            }
+            std::tie(f.cx, f.cy) = detail::inkiest_window(rng, source, f.item, f.scale, f.side);
         }
     }
     const int noise = rng.uniform(r.noise.lo, r.noise.hi);
@@ -502,19 +491,7 @@ private:
                            config.mask_threshold, " when scaled to ", side, " pixels");
     s.box = b;
 
-    if (noise > 0) {
-        for (int y = 0; y < P; ++y)
-            for (int x = 0; x < P; ++x) {
-                const std::uint64_t h = detail::mix64(
-                    key ^ (0x2545f4914f6cdd1dULL * (static_cast<std::uint64_t>(y) * static_cast<std::uint64_t>(P) +
-                                                   static_cast<std::uint64_t>(x) + 1)));
-                const int bits = 2 * noise;
-                const std::uint64_t used = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
-                const int offset = std::popcount(h & used) - noise;
-                std::uint8_t* p = px(y, x);
-                for (std::size_t c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>(std::clamp(p[c] + offset, 0, 255));
-            }
-    }
+    detail::add_grain(s.image, key, noise);
     return s;
 }
 
