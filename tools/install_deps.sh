@@ -7,10 +7,10 @@ packages=(
     libeigen3-dev libxtensor-dev    # backends
     catch2 libbenchmark-dev         # tests and benchmarks
     libopencv-dev                   # the test oracle (resize, contours)
-    libstb-dev                      # io/image.hpp: stb_image, stb_image_write (compiled libstb)
+    libspng-dev libturbojpeg0-dev pkgconf  # dualgrad::image: PNG (libspng), JPEG (TurboJPEG)
     libtorch-dev                    # dualgrad::torch (LibTorch 1.13 backend and gradient source)
-    nlohmann-json3-dev              # test fixtures
-    zlib1g-dev                      # io/idx.hpp: gzip-compressed IDX files
+    nlohmann-json3-dev              # dualgrad::json: safetensors, metrics.json
+    zlib1g-dev                      # dualgrad::idx: gzip-compressed IDX files
     libcli11-dev                    # the command line and tools/fashionloc
     dataset-fashion-mnist           # FashionLoc's source items (tests use them when present)
     python3 python3-numpy python3-opencv  # fixture scripts (not needed to run the tests)

@@ -319,7 +319,7 @@ TEST_CASE("the wsolevaluation layout lists every sample with its box and mask", 
         for (const char* name : {"image_ids.txt", "class_labels.txt", "image_sizes.txt"})
             CHECK(lines_of(meta_masks / name) == lines_of(meta / name));
 
-        // The PNGs decode (stb_image, independent of the encoder) to the sample's pixels.
+        // The PNGs decode to the sample's pixels (the decoder is checked against OpenCV in test_image).
         const auto img = dualgrad::io::read_image(dir.path / "images" / id, 3);
         CHECK(img == s.image);
         const auto m = dualgrad::io::read_image(dir.path / "masks" / mask, 1);

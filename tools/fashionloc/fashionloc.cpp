@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
                 split == FashionLocSplit::train ? dualgrad::io::FashionMnistSplit::train : dualgrad::io::FashionMnistSplit::test,
                 source_dir);
             const auto samples = dualgrad::datasets::generate_range(items, 0, preview_count, recipe_for(split));
-            dualgrad::datasets::detail::write_png_zlib(preview, dualgrad::datasets::preview_grid(samples, std::min(preview_count, 8)), 9);
+            dualgrad::io::write_png(preview, dualgrad::datasets::preview_grid(samples, std::min(preview_count, 8)));
             for (std::size_t i = 0; i < samples.size(); ++i)
                 std::printf("preview %zu: %s, box (%d, %d, %d, %d)\n", i,
                             std::string(dualgrad::io::fashion_mnist_class_names[static_cast<std::size_t>(samples[i].label)]).c_str(),

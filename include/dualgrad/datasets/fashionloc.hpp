@@ -64,7 +64,7 @@
 #include <vector>
 
 #include "dualgrad/box.hpp"
-#include "dualgrad/datasets/detail/png.hpp"
+#include "dualgrad/io/image_codec.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/io/idx.hpp"
 #include "dualgrad/io/image_types.hpp"
@@ -586,8 +586,8 @@ public:
     /// Writes the image and mask PNGs of sample `index`.
     void write_files(const FashionLocSample& s, int index) const {
         check(s, index);
-        detail::write_png_zlib(root_ / "images" / image_id(s, index), s.image);
-        detail::write_png_zlib(root_ / "masks" / mask_path(s, index), mask_image(s.mask));
+        io::write_png(root_ / "images" / image_id(s, index), s.image);
+        io::write_png(root_ / "masks" / mask_path(s, index), mask_image(s.mask));
     }
 
     /// Appends the metadata lines of sample `index` (writing the ignore mask of its size the
@@ -598,7 +598,7 @@ public:
         const int w = s.image.width, h = s.image.height;
         const std::string ignore = split_ + "/ignore_" + std::to_string(w) + "x" + std::to_string(h) + ".png";
         if (std::find(ignore_written_.begin(), ignore_written_.end(), ignore) == ignore_written_.end()) {
-            detail::write_png_zlib(root_ / "masks" / ignore, io::Image(h, w, 1, 0));
+            io::write_png(root_ / "masks" / ignore, io::Image(h, w, 1, 0));
             ignore_written_.push_back(ignore);
         }
         const Box& b = s.box;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <span>
@@ -26,18 +27,27 @@ template <class... Args>
     dualgrad::detail::raise<io_error>(source, ": ", std::forward<Args>(what)...);
 }
 
-/// Reads a whole file; a missing, unreadable or directory path is an `io_error` naming it.
-[[nodiscard]] inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path) {
+/// The largest file `read_file_bytes` reads unless told otherwise: 1 GiB.
+inline constexpr std::uint64_t default_max_file_bytes = std::uint64_t{1} << 30;
+
+/// Reads a whole file of at most `max_bytes` bytes. A missing or unreadable path, a folder, a
+/// device or FIFO (which could block or never end) and a file over the limit are `io_error`s
+/// naming it; nothing is allocated for an oversized file.
+[[nodiscard]] inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path,
+                                                            std::uint64_t max_bytes = default_max_file_bytes) {
     const std::string source = path.string();
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) fail_file(source, "is a directory, not a file");
+    const auto status = std::filesystem::status(path, ec);
+    if (status.type() == std::filesystem::file_type::not_found) fail_file(source, "cannot open: no such file");
+    if (status.type() == std::filesystem::file_type::directory) fail_file(source, "is a directory, not a file");
+    if (!ec && status.type() != std::filesystem::file_type::regular)
+        fail_file(source, "is not a regular file (a device, FIFO or socket); dualgrad reads files only");
     std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) {
-        if (!std::filesystem::exists(path, ec)) fail_file(source, "cannot open: no such file");
-        fail_file(source, "cannot open for reading");
-    }
+    if (!in) fail_file(source, "cannot open for reading");
     const std::streamoff size = in.tellg();
     if (size < 0) fail_file(source, "cannot determine the file size");
+    if (static_cast<std::uint64_t>(size) > max_bytes)
+        fail_file(source, "is ", size, " bytes, over the limit of ", max_bytes, " bytes for this kind of file");
     std::vector<std::byte> bytes(static_cast<std::size_t>(size));
     in.seekg(0);
     if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
