@@ -146,7 +146,7 @@ inline void add_localize(CLI::App& app) {
                 doc["images"].push_back(std::move(entry));
             }
         }
-        io::detail::write_file_text(std::filesystem::path(opt->out) / "boxes.json", doc.dump(1) + "\n");
+        io::detail::write_file_text(std::filesystem::path(opt->out) / "boxes.json", doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         if (!opt->montage.empty()) io::write_png(opt->montage, io::tile_images(overlays));
         std::printf("wrote %s\n", (std::filesystem::path(opt->out) / "boxes.json").c_str());
     });

@@ -256,7 +256,7 @@ inline void add_score(CLI::App& app) {
             std::error_code ec;
             std::filesystem::create_directories(out.parent_path(), ec);
         }
-        io::detail::write_file_text(out, j.dump(1) + "\n");
+        io::detail::write_file_text(out, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         std::printf("%s: %zu images, protocol %s", opt->out.c_str(), r.images, opt->protocol.c_str());
         if (res.max_box_acc) std::printf(", MaxBoxAcc %.4f", res.max_box_acc->mean);
         if (res.max_box_acc_v2) std::printf(", MaxBoxAccV2 %.4f", res.max_box_acc_v2->mean);

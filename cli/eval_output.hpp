@@ -97,7 +97,7 @@ inline void write_eval(const std::filesystem::path& dir, const EvalRuns& r, cons
     io::detail::write_file_text(dir / "table.md", table_markdown(r) + "\nEach method at its best layer (lowest GT-known error):\n\n" +
                                                       best_layers_markdown(r));
     // metrics.json last: it is what `merge` reads, and it says the run completed.
-    io::detail::write_file_text(dir / "metrics.json", eval::runs_to_json(r, shard).dump(1) + "\n");
+    io::detail::write_file_text(dir / "metrics.json", eval::runs_to_json(r, shard).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 } // namespace dualgrad::cli

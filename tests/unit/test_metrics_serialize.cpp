@@ -58,7 +58,7 @@ TEST_CASE("Malformed metrics JSON names the file and the field", "[metrics][seri
     }
     SECTION("wrong type") {
         j["counts"]["loc"]["top1_cls"] = "three";
-        REQUIRE_THROWS_WITH(metrics_from_json(j, "s/metrics.json"), Catch::Contains("'top1_cls' has the wrong type"));
+        REQUIRE_THROWS_WITH(metrics_from_json(j, "s/metrics.json"), Catch::Contains("field 'top1_cls' holds \"three\" (a JSON string), not a non-negative integer count"));
     }
     SECTION("inconsistent counts") {
         j["counts"]["loc"]["top1_cls"] = 99;

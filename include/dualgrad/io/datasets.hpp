@@ -202,6 +202,24 @@ private:
     return out;
 }
 
+/// A path read from a metadata file must stay under its root: a NUL byte, an absolute path or a
+/// `..` component is refused (with the file and line) before any file is opened.
+inline void check_relative_path(const TextFile& file, const TextLine& line, std::string_view path,
+                                std::string_view what) {
+    if (path.empty()) file.fail(line, "empty ", what);
+    if (path.find('\0') != std::string_view::npos) file.fail(line, what, " contains a NUL byte");
+    if (path.front() == '/' || path.front() == '\\' || std::filesystem::path(std::string(path)).is_absolute())
+        file.fail(line, what, " '", path, "' is absolute; paths in metadata are relative to their root");
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        std::size_t end = path.find_first_of("/\\", start);
+        if (end == std::string_view::npos) end = path.size();
+        if (path.substr(start, end - start) == "..")
+            file.fail(line, what, " '", path, "' has a '..' component; paths in metadata stay under their root");
+        start = end + 1;
+    }
+}
+
 [[nodiscard]] inline std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -290,6 +308,7 @@ struct WsolReadOptions {
     detail::IdLines id_line;
     for (const auto& line : ids.lines()) {
         std::string id(line.text);
+        detail::check_relative_path(ids, line, id, "image id");
         const auto [it, fresh] = id_line.emplace(id, line.number);
         if (!fresh) ids.fail(line, "duplicate image id '", id, "' (first on line ", it->second, ")");
         DatasetImage im;
@@ -372,6 +391,8 @@ struct WsolReadOptions {
         } else {
             const auto fields = detail::split_fields(f, line, ',', 3, "id,mask_path,ignore_path");
             if (fields[1].empty()) f.fail(line, "empty mask path");
+            detail::check_relative_path(f, line, fields[1], "mask path");
+            if (!fields[2].empty()) detail::check_relative_path(f, line, fields[2], "ignore path");
             const auto [it, fresh] = first_line.emplace(std::string(fields[0]), line.number);
             if (!fresh && !fields[2].empty())
                 f.fail(line, "an ignore path on a later line of image '", fields[0],
@@ -466,6 +487,7 @@ struct CubReadOptions {
     for (const auto& line : images.lines()) {
         const auto fields = detail::split_fields(images, line, ' ', 2, "image_number path");
         const long long n = detail::parse_int(images, line, fields[0], "the image number");
+        detail::check_relative_path(images, line, fields[1], "image path");
         const auto [it, fresh] = entries.emplace(n, Entry{std::string(fields[1]), line.number});
         if (!fresh) images.fail(line, "duplicate image number ", n, " (first on line ", it->second.line, ")");
         order.push_back(n);

@@ -51,8 +51,9 @@ template <class... Args>
     dualgrad::detail::raise<io_error>("IDX file '", source, "': ", std::forward<Args>(what)...);
 }
 
-/// Largest decompressed size accepted (the Fashion-MNIST train images are 47 MB).
-inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 31;
+/// The byte budget of an IDX file, compressed or decompressed: 512 MiB (the Fashion-MNIST train
+/// images are 47 MB). Decompression stops when its output would pass it, before allocating more.
+inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 29;
 
 [[nodiscard]] inline std::vector<std::uint8_t> idx_read_file(const std::filesystem::path& path) {
     std::error_code ec;
@@ -63,6 +64,8 @@ inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 31;
     in.seekg(0, std::ios::end);
     const auto size = static_cast<std::streamoff>(in.tellg());
     if (size < 0) idx_fail(path.string(), "cannot determine its size");
+    if (static_cast<std::uint64_t>(size) > idx_max_bytes)
+        idx_fail(path.string(), "is ", size, " bytes, over the limit of ", idx_max_bytes, " bytes");
     in.seekg(0, std::ios::beg);
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
     if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
@@ -84,9 +87,11 @@ inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 31;
 
 /// Decompresses a gzip stream (one or more concatenated members, RFC 1952) held in memory.
 /// `source` names the data in error messages. Throws `io_error` on a corrupt stream, a stream
-/// that ends early, or trailing bytes that are not another gzip member.
-[[nodiscard]] inline std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes,
-                                                      std::string_view source) {
+/// that ends early, trailing bytes that are not another gzip member, or output that would pass
+/// `max_bytes` (checked before each append, so a decompression bomb allocates at most about
+/// `max_bytes`).
+[[nodiscard]] inline std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, std::string_view source,
+                                                      std::size_t max_bytes = detail::idx_max_bytes) {
     if (!is_gzip(bytes)) detail::idx_fail(source, "not a gzip stream (it does not start with 1f 8b)");
     z_stream zs{};
     // 16 + MAX_WBITS: gzip wrapper only, so that a zlib or raw stream is reported, not guessed.
@@ -108,9 +113,10 @@ inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 31;
         zs.avail_out = static_cast<uInt>(chunk.size());
         const int rc = inflate(&zs, Z_NO_FLUSH);
         offset += given - zs.avail_in;
-        out.insert(out.end(), chunk.begin(), chunk.end() - zs.avail_out);
-        if (out.size() > detail::idx_max_bytes)
-            detail::idx_fail(source, "decompresses to more than ", detail::idx_max_bytes, " bytes");
+        const std::size_t produced = chunk.size() - zs.avail_out;
+        if (produced > max_bytes - out.size())
+            detail::idx_fail(source, "decompresses to more than ", max_bytes, " bytes (the byte budget)");
+        out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(produced));
         if (rc == Z_STREAM_END) {
             if (offset == bytes.size()) break;
             // Another member follows (gzip allows concatenation), or garbage does.

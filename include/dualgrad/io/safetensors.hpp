@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dualgrad/error.hpp"
+#include "dualgrad/io/detail/files.hpp"
 #include "dualgrad/io/float16.hpp"
 
 namespace dualgrad::io {
@@ -221,21 +222,14 @@ inline void store_le(std::vector<std::byte>& out, U v) {
 /// `num_batches_tracked` (I64), are listed and read with `read_int64`.
 class SafetensorsFile {
 public:
+    /// The largest file `open` reads: 16 GiB.
+    static constexpr std::uint64_t max_file_bytes = std::uint64_t{16} << 30;
+
     /// Reads and validates the file at `path`.
     [[nodiscard]] static SafetensorsFile open(const std::filesystem::path& path) {
         const std::string source = path.string();
-        std::ifstream in(path, std::ios::binary | std::ios::ate);
-        if (!in) {
-            std::error_code ec;
-            if (!std::filesystem::exists(path, ec)) detail::fail(source, "cannot open: no such file");
-            detail::fail(source, "cannot open for reading");
-        }
-        const std::streamoff size = in.tellg();
-        if (size < 0) detail::fail(source, "cannot determine the file size");
-        std::vector<std::byte> bytes(static_cast<std::size_t>(size));
-        in.seekg(0);
-        if (!in.read(reinterpret_cast<char*>(bytes.data()), size))
-            detail::fail(source, "read error after ", in.gcount(), " of ", size, " bytes");
+        // A regular file of at most max_file_bytes (a folder, device or FIFO is an error).
+        auto bytes = io::detail::read_file_bytes(path, max_file_bytes);
         return SafetensorsFile(std::move(bytes), source);
     }
 
@@ -384,7 +378,8 @@ private:
         nlohmann::json header;
         try {
             header = nlohmann::json::parse(text, text + header_len);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
+            // parse errors, and numbers out of range such as 1e999
             detail::fail(source_, "the header is not valid JSON: ", e.what());
         }
         if (!header.is_object()) detail::fail(source_, "the header is a JSON ", header.type_name(), ", not an object");

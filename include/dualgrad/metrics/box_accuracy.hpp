@@ -115,12 +115,15 @@ public:
     }
 
     /// Adds the counts of `other`. Throws `value_error` saying what differs if its CAM or IoU
-    /// threshold lists are not the same as these.
+    /// threshold lists are not the same as these, or if a sum overflows; nothing changes then.
     BoxAccuracy& merge(const BoxAccuracy& other) {
         detail::check_same_list(cam_thresholds_, other.cam_thresholds_, "BoxAccuracy", "CAM threshold");
         detail::check_same_list(iou_thresholds_, other.iou_thresholds_, "BoxAccuracy", "IoU threshold");
-        for (std::size_t i = 0; i < num_correct_.size(); ++i) num_correct_[i] += other.num_correct_[i];
-        num_images_ += other.num_images_;
+        // Checked sums, assigned only when all succeeded.
+        auto correct = detail::checked_add(num_correct_, other.num_correct_, "BoxAccuracy", "num_correct");
+        const auto images = detail::checked_add(num_images_, other.num_images_, "BoxAccuracy", "num_images");
+        num_correct_ = std::move(correct);
+        num_images_ = images;
         return *this;
     }
     BoxAccuracy& operator+=(const BoxAccuracy& other) { return merge(other); }

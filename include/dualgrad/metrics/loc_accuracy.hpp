@@ -154,19 +154,24 @@ public:
     }
 
     /// Adds the counts of `other`. Throws `value_error` saying what differs if its CAM thresholds
-    /// or IoU threshold are not the same as these.
+    /// or IoU threshold are not the same as these, or if a sum overflows; nothing changes then.
     LocAccuracy& merge(const LocAccuracy& other) {
         detail::check_same_list(cam_thresholds_, other.cam_thresholds_, "LocAccuracy", "CAM threshold");
         detail::check_same_list(std::span<const double>(&iou_threshold_, 1),
                                 std::span<const double>(&other.iou_threshold_, 1), "LocAccuracy", "IoU threshold");
-        for (std::size_t t = 0; t < cam_thresholds_.size(); ++t) {
-            top1_loc_[t] += other.top1_loc_[t];
-            top5_loc_[t] += other.top5_loc_[t];
-            gt_known_loc_[t] += other.gt_known_loc_[t];
-        }
-        top1_cls_ += other.top1_cls_;
-        top5_cls_ += other.top5_cls_;
-        num_images_ += other.num_images_;
+        // Checked sums, assigned only when all succeeded.
+        auto top1 = detail::checked_add(top1_loc_, other.top1_loc_, "LocAccuracy", "top1_loc");
+        auto top5 = detail::checked_add(top5_loc_, other.top5_loc_, "LocAccuracy", "top5_loc");
+        auto gt = detail::checked_add(gt_known_loc_, other.gt_known_loc_, "LocAccuracy", "gt_known_loc");
+        const auto cls1 = detail::checked_add(top1_cls_, other.top1_cls_, "LocAccuracy", "top1_cls");
+        const auto cls5 = detail::checked_add(top5_cls_, other.top5_cls_, "LocAccuracy", "top5_cls");
+        const auto images = detail::checked_add(num_images_, other.num_images_, "LocAccuracy", "num_images");
+        top1_loc_ = std::move(top1);
+        top5_loc_ = std::move(top5);
+        gt_known_loc_ = std::move(gt);
+        top1_cls_ = cls1;
+        top5_cls_ = cls5;
+        num_images_ = images;
         return *this;
     }
     LocAccuracy& operator+=(const LocAccuracy& other) { return merge(other); }

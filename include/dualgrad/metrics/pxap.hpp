@@ -85,14 +85,16 @@ public:
     }
 
     /// Adds the histograms of `other`. Throws `value_error` saying what differs if its CAM
-    /// thresholds are not the same as these.
+    /// thresholds are not the same as these, or if a sum overflows; nothing changes then.
     PxAP& merge(const PxAP& other) {
         detail::check_same_list(cam_thresholds_, other.cam_thresholds_, "PxAP", "CAM threshold");
-        for (std::size_t b = 0; b < positive_.size(); ++b) {
-            positive_[b] += other.positive_[b];
-            negative_[b] += other.negative_[b];
-        }
-        num_images_ += other.num_images_;
+        // Checked sums, assigned only when all succeeded.
+        auto pos = detail::checked_add(positive_, other.positive_, "PxAP", "positive pixel");
+        auto neg = detail::checked_add(negative_, other.negative_, "PxAP", "negative pixel");
+        const auto images = detail::checked_add(num_images_, other.num_images_, "PxAP", "num_images");
+        positive_ = std::move(pos);
+        negative_ = std::move(neg);
+        num_images_ = images;
         return *this;
     }
     PxAP& operator+=(const PxAP& other) { return merge(other); }

@@ -9,6 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include <limits>
+#include <string_view>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "dualgrad/metrics/loc_metrics.hpp"
@@ -45,6 +49,42 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
     } catch (const nlohmann::json::exception& e) {
         raise<io_error>(source, ": metrics JSON field '", key, "' has the wrong type (", e.what(), ")");
     }
+}
+
+/// A count from metrics JSON: a JSON integer in [0, 2^63 - 1]. A fraction, a negative number,
+/// a number too large for 64 bits or another JSON type is an `io_error` naming the field.
+[[nodiscard]] inline std::int64_t as_count(const nlohmann::json& v, std::string_view source, std::string_view key) {
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<std::uint64_t>();
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+            raise<io_error>(source, ": metrics JSON field '", key, "' holds ", u, ", too large for a 64-bit count");
+        return static_cast<std::int64_t>(u);
+    }
+    if (v.is_number_integer()) {
+        const auto i = v.get<std::int64_t>();
+        if (i < 0) raise<io_error>(source, ": metrics JSON field '", key, "' holds ", i, ", a negative count");
+        return i;
+    }
+    raise<io_error>(source, ": metrics JSON field '", key, "' holds ", v.dump(), " (a JSON ", v.type_name(),
+                    "), not a non-negative integer count");
+}
+
+[[nodiscard]] inline std::int64_t count(const nlohmann::json& j, const char* key, std::string_view source) {
+    return as_count(field<nlohmann::json>(j, key, source), source, key);
+}
+
+[[nodiscard]] inline std::vector<std::int64_t> counts(const nlohmann::json& v, std::string_view source,
+                                                      std::string_view key) {
+    if (!v.is_array())
+        raise<io_error>(source, ": metrics JSON field '", key, "' is a JSON ", v.type_name(), ", not an array of counts");
+    std::vector<std::int64_t> out;
+    out.reserve(v.size());
+    for (const auto& e : v) out.push_back(as_count(e, source, key));
+    return out;
+}
+
+[[nodiscard]] inline std::vector<std::int64_t> counts(const nlohmann::json& j, const char* key, std::string_view source) {
+    return counts(field<nlohmann::json>(j, key, source), source, key);
 }
 
 } // namespace detail
@@ -93,28 +133,37 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
 
 /// Restores the accumulator saved by `metrics_to_json`; errors name `source` and the field.
 [[nodiscard]] inline LocMetrics metrics_from_json(const nlohmann::json& j, std::string_view source) {
+    using detail::count;
+    using detail::counts;
     using detail::field;
     using V = std::vector<std::int64_t>;
-    const auto counts = field<nlohmann::json>(j, "counts", source);
-    const auto t = field<std::vector<double>>(counts, "cam_thresholds", source);
+    const auto cnts = field<nlohmann::json>(j, "counts", source);
+    const auto t = field<std::vector<double>>(cnts, "cam_thresholds", source);
     auto box = [&](const char* key) {
-        const auto b = field<nlohmann::json>(counts, key, source);
+        const auto b = field<nlohmann::json>(cnts, key, source);
         const auto iou = field<std::vector<double>>(b, "iou_thresholds", source);
+        const auto rows = field<nlohmann::json>(b, "num_correct", source);
+        if (!rows.is_array())
+            detail::raise<io_error>(source, ": metrics JSON field 'num_correct' is a JSON ", rows.type_name(),
+                                    ", not an array of arrays of counts");
         V flat;
-        for (const auto& row : field<std::vector<V>>(b, "num_correct", source)) flat.insert(flat.end(), row.begin(), row.end());
-        return BoxAccuracy::from_counts(t, iou, field<std::int64_t>(b, "num_images", source), flat);
+        for (const auto& row : rows) {
+            const V r = counts(row, source, "num_correct");
+            flat.insert(flat.end(), r.begin(), r.end());
+        }
+        return BoxAccuracy::from_counts(t, iou, count(b, "num_images", source), flat);
     };
-    const auto l = field<nlohmann::json>(counts, "loc", source);
-    const auto p = field<nlohmann::json>(counts, "pxap", source);
+    const auto l = field<nlohmann::json>(cnts, "loc", source);
+    const auto p = field<nlohmann::json>(cnts, "pxap", source);
     try {
         return LocMetrics::from_parts(
             box("max_box_acc"), box("max_box_acc_v2"),
-            LocAccuracy::from_counts(t, field<double>(l, "iou_threshold", source), field<std::int64_t>(l, "num_images", source),
-                                     field<V>(l, "top1_loc", source), field<V>(l, "top5_loc", source),
-                                     field<V>(l, "gt_known_loc", source), field<std::int64_t>(l, "top1_cls", source),
-                                     field<std::int64_t>(l, "top5_cls", source)),
-            PxAP::from_counts(t, field<std::int64_t>(p, "num_images", source), field<V>(p, "positive", source),
-                              field<V>(p, "negative", source)));
+            LocAccuracy::from_counts(t, field<double>(l, "iou_threshold", source), count(l, "num_images", source),
+                                     counts(l, "top1_loc", source), counts(l, "top5_loc", source),
+                                     counts(l, "gt_known_loc", source), count(l, "top1_cls", source),
+                                     count(l, "top5_cls", source)),
+            PxAP::from_counts(t, count(p, "num_images", source), counts(p, "positive", source),
+                              counts(p, "negative", source)));
     } catch (const value_error& e) {
         detail::raise<io_error>(source, ": inconsistent metrics counts: ", e.what());
     }

@@ -4,6 +4,7 @@
 /// and the width multiplier (the first convolution's output channels against the full width).
 /// Shared by the CPU engine's `load_model` and LibTorch's `load_torch_model`.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <optional>
@@ -56,6 +57,10 @@ namespace dualgrad::models {
     return recorded ? recorded : requested;
 }
 
+/// The largest class count and width multiplier `config_from_weights` accepts from a file.
+inline constexpr std::int64_t max_classes = 1 << 20;
+inline constexpr int max_width_multiplier = 8;
+
 /// `cfg` with `num_classes` and `width` read from `weights`, and `large_feature_map` as
 /// `large_feature_map_of` decides; errors name the file and the tensor.
 [[nodiscard]] inline ModelConfig config_from_weights(std::string_view arch, const io::SafetensorsFile& weights,
@@ -64,12 +69,25 @@ namespace dualgrad::models {
     if (!weights.contains(probe.cam_weight))
         dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", probe.cam_weight,
                                           "', so they are not a ", arch, " model (or a different variant)");
-    cfg.num_classes = static_cast<int>(weights.info(probe.cam_weight).shape.at(0));
+    // Shapes are data from the file: range-checked here, before any layer is sized by them.
+    const auto checked_rows = [&](const std::string& tensor, std::int64_t max, std::string_view what) {
+        const auto& t = weights.info(tensor);
+        if (t.shape.size() < 2 || t.numel() <= 0)
+            dualgrad::detail::raise<io_error>("weights '", weights.source(), "': tensor '", tensor, "' has shape ",
+                                              io::detail::format_shape(t.shape), "; the ", what,
+                                              " needs a non-empty matrix or convolution kernel");
+        if (t.shape[0] > max)
+            dualgrad::detail::raise<io_error>("weights '", weights.source(), "': tensor '", tensor, "' has ",
+                                              t.shape[0], " rows, over the limit of ", max, " for the ", what);
+        return t.shape[0];
+    };
+    cfg.num_classes = static_cast<int>(checked_rows(probe.cam_weight, max_classes, "classifier head"));
     const auto [name, full] = width_probe(arch);
     if (!weights.contains(name))
         dualgrad::detail::raise<io_error>("weights '", weights.source(), "' have no tensor '", name, "' for a ", arch,
                                           " model");
-    cfg.width = static_cast<double>(weights.info(name).shape.at(0)) / full;
+    cfg.width = static_cast<double>(checked_rows(name, std::int64_t{max_width_multiplier} * full, "first convolution")) /
+                full;
     cfg.large_feature_map = large_feature_map_of(arch, weights, cfg.large_feature_map);
     return cfg;
 }

@@ -136,4 +136,21 @@ inline void check_counts(std::span<const std::int64_t> c, std::size_t n, std::in
             raise<value_error>(who, ": ", what, " count [", i, "] = ", c[i], " is outside [0, ", num_images, "]");
 }
 
+/// `a + b` for counts being merged; an overflow of 64-bit integers is a `value_error` naming them.
+[[nodiscard]] inline std::int64_t checked_add(std::int64_t a, std::int64_t b, const char* who, const char* what) {
+    std::int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r))
+        raise<value_error>(who, ": adding the ", what, " counts ", a, " and ", b, " overflows 64-bit integers");
+    return r;
+}
+
+/// Element-wise `checked_add` of two count vectors of equal length, into a new vector.
+[[nodiscard]] inline std::vector<std::int64_t> checked_add(std::span<const std::int64_t> a,
+                                                           std::span<const std::int64_t> b, const char* who,
+                                                           const char* what) {
+    std::vector<std::int64_t> out(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) out[i] = checked_add(a[i], b[i], who, what);
+    return out;
+}
+
 } // namespace dualgrad::detail
