@@ -145,6 +145,7 @@ inline void add_eval(CLI::App& app) {
             if (!progress) progress = std::make_unique<ProgressBar>(total);
             if (done > 0) progress->update(done);
         };
+        check_writable_folder(opt->out, "--out"); // before the work, not after it
         const auto data = eval::EvalDataset::open(opt->metadata, opt->images, opt->mask_metadata, opt->masks);
         std::fprintf(stderr, "preprocessing: %s, ImageNet-style mean (%g, %g, %g) and std (%g, %g, %g)\n",
                      opt->tencrop ? ("10-crop of " + std::to_string(pre.size) + " from " + std::to_string(pre.tencrop_resize)).c_str()
@@ -159,7 +160,8 @@ inline void add_eval(CLI::App& app) {
             const std::filesystem::path dir =
                 result.protocols.size() == 1 ? std::filesystem::path(opt->out) : std::filesystem::path(opt->out) / runs.protocol;
             const nlohmann::json shard_json = {{"index", shard.index}, {"count", shard.count}};
-            write_eval(dir, runs, shard_json);
+            OutputFolder folder(dir, "--out", "metrics.json");
+            write_eval(folder, runs, shard_json);
             // Report examples: each method at its layer of lowest GT-known error, at its best threshold.
             eval::AnyProtocol protocol = eval::ProtocolRegistry::global().make(runs.protocol, {.interval = opt->interval});
             std::vector<ReportExample> pics;
@@ -191,7 +193,8 @@ inline void add_eval(CLI::App& app) {
             std::snprintf(subtitle, sizeof subtitle, "Weights %s; metadata %s; %zu images (shard %d/%d); protocol %s%s.",
                           opt->weights.c_str(), opt->metadata.c_str(), result.images, shard.index, shard.count,
                           runs.protocol.c_str(), opt->tencrop ? ", 10-crop" : "");
-            write_report(dir, runs, subtitle, pics);
+            write_report(folder, runs, subtitle, pics);
+            folder.commit();
             std::printf("%s: wrote %s/{metrics.json, table.md, report.html}\n", runs.protocol.c_str(), dir.c_str());
             std::printf("%s", table_markdown(runs).c_str());
         }

@@ -3,6 +3,7 @@
 // One box per image (the top-1 class, or --target): DIR/boxes.json and DIR/<image stem>.png, the
 // heatmap overlay with the box. Without --arch/--weights it uses the bundled FashionLoc model
 // (and, without images, its bundled sample images).
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "bundled.hpp"
 #include "common.hpp"
 #include "job.hpp"
+#include "output_folder.hpp"
 
 namespace dualgrad::cli {
 
@@ -99,7 +101,19 @@ inline void add_localize(CLI::App& app) {
         }
         const auto cost = parse_cost(opt->cost, opt->alpha);
 
-        std::filesystem::create_directories(opt->out);
+        // Checked before the work; boxes.json says the run completed, and lists its overlays.
+        OutputFolder folder(opt->out, "--out", "boxes.json", [](const std::filesystem::path& marker) {
+            std::vector<std::string> names;
+            const auto bytes = io::detail::read_file_bytes(marker, std::uint64_t{256} << 20);
+            const auto old = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()),
+                                                   reinterpret_cast<const char*>(bytes.data()) + bytes.size(), nullptr, false);
+            if (old.is_object() && old.contains("images") && old["images"].is_array())
+                for (const auto& e : old["images"])
+                    if (e.is_object() && e.contains("overlay") && e["overlay"].is_string())
+                        names.push_back(e["overlay"].get<std::string>());
+            return names;
+        });
+        if (!opt->montage.empty()) check_writable_parent(opt->montage, "--montage");
         nlohmann::json doc = {{"arch", arch},          {"weights", weights.string()}, {"layer", layer}, {"backend", opt->backend},
                               {"method", method_name}, {"threshold", threshold},      {"input_size", pre.size},
                               {"protocol", "wsolevaluation largest contour (bicubic resize to the image, min-max)"},
@@ -136,7 +150,7 @@ inline void add_localize(CLI::App& app) {
                 std::string name = stem + ".png";
                 for (int k = 2; !used_names.insert(name).second; ++k) name = stem + "_" + std::to_string(k) + ".png";
                 overlays.push_back(io::heatmap_overlay(img, f0.map, f0.box));
-                io::write_png(std::filesystem::path(opt->out) / name, overlays.back());
+                io::write_png(folder.staged(name), overlays.back());
                 entry["overlay"] = name;
                 const auto& o0 = entry["objects"][0];
                 std::printf("%s: class %d%s (p = %.3f), box (%d, %d, %d, %d) -> %s\n", images[first + i].c_str(),
@@ -146,7 +160,8 @@ inline void add_localize(CLI::App& app) {
                 doc["images"].push_back(std::move(entry));
             }
         }
-        io::detail::write_file_text(std::filesystem::path(opt->out) / "boxes.json", doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        io::detail::write_file_text(folder.staged("boxes.json"), doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        folder.commit();
         if (!opt->montage.empty()) io::write_png(opt->montage, io::tile_images(overlays));
         std::printf("wrote %s\n", (std::filesystem::path(opt->out) / "boxes.json").c_str());
     });

@@ -19,6 +19,7 @@
 
 #include "common.hpp"
 #include "job.hpp"
+#include "output_folder.hpp"
 
 namespace dualgrad::cli {
 
@@ -55,6 +56,7 @@ inline void add_maps(CLI::App& app) {
         auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads, opt->variant.value());
         const auto methods = parse_methods(*model, opt->methods);
         const auto cost = parse_cost(opt->cost, opt->alpha);
+        check_writable_parent(opt->out + ".logits.npy", "--out"); // before the work
         const io::NpyArray arr = io::read_npy(opt->input);
         if (arr.dtype() != io::NpyDtype::f4 || arr.rank() != 4)
             detail::raise<io_error>(opt->input, ": expected a float32 array of rank 4 [N, 3, H, W], got ", arr.describe());

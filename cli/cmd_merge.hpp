@@ -29,6 +29,7 @@ inline void add_merge(CLI::App& app) {
             if (std::filesystem::exists(opt->out, ec) && std::filesystem::equivalent(dir, opt->out, ec))
                 detail::raise<value_error>("--out '", opt->out, "' is one of the shards being merged ('", dir,
                                            "'); write the merged result elsewhere");
+        check_writable_folder(opt->out, "--out");
         for (std::size_t i = 0; i < opt->dirs.size(); ++i) {
             const auto file = std::filesystem::path(opt->dirs[i]) / "metrics.json";
             auto r = eval::read_runs(file);
@@ -36,9 +37,11 @@ inline void add_merge(CLI::App& app) {
             else merged.merge(r, "'" + file.string() + "'");
             sources.push_back(opt->dirs[i]);
         }
-        write_eval(opt->out, merged, {{"merged", sources}});
-        write_report(opt->out, merged, "Merged from " + std::to_string(opt->dirs.size()) + " shard(s); protocol " +
+        OutputFolder folder(opt->out, "--out", "metrics.json");
+        write_eval(folder, merged, {{"merged", sources}});
+        write_report(folder, merged, "Merged from " + std::to_string(opt->dirs.size()) + " shard(s); protocol " +
                                            merged.protocol + ".", {});
+        folder.commit();
     });
 }
 

@@ -55,6 +55,8 @@
 #include <dualgrad/metrics/serialize.hpp>
 #include <dualgrad/thresholds.hpp>
 
+#include "output_folder.hpp"
+
 namespace dualgrad::cli {
 
 namespace score_detail {
@@ -204,6 +206,7 @@ inline void add_score(CLI::App& app) {
     cmd->callback([opt] {
         if (std::error_code ec; !std::filesystem::is_directory(opt->scoremaps, ec))
             detail::raise<io_error>("--scoremaps '", opt->scoremaps, "' is not a folder");
+        check_writable_parent(opt->out, "--out"); // before the work
         const io::Dataset ds = io::read_wsol_metadata(opt->metadata);
         eval::ScoreOptions o;
         o.protocol = eval::ProtocolRegistry::global().make(opt->protocol, {.interval = opt->interval});
@@ -252,10 +255,6 @@ inline void add_score(CLI::App& app) {
         j["PxAP"] = res.pxap ? nlohmann::json(res.pxap->pxap) : nlohmann::json(nullptr);
         j["metrics"] = metrics_to_json(r.metrics);
         const std::filesystem::path out(opt->out);
-        if (out.has_parent_path()) {
-            std::error_code ec;
-            std::filesystem::create_directories(out.parent_path(), ec);
-        }
         io::detail::write_file_text(out, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         std::printf("%s: %zu images, protocol %s", opt->out.c_str(), r.images, opt->protocol.c_str());
         if (res.max_box_acc) std::printf(", MaxBoxAcc %.4f", res.max_box_acc->mean);

@@ -17,6 +17,8 @@
 #include <dualgrad/io/detail/files.hpp>
 #include <dualgrad/metrics/serialize.hpp>
 
+#include "output_folder.hpp"
+
 namespace dualgrad::cli {
 
 using EvalRuns = eval::Runs;
@@ -89,15 +91,12 @@ inline std::string best_layers_markdown(const EvalRuns& r) {
     return os.str();
 }
 
-/// Writes metrics.json and table.md into `dir` (created), each all or nothing.
-inline void write_eval(const std::filesystem::path& dir, const EvalRuns& r, const nlohmann::json& shard) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) detail::raise<io_error>(dir.string(), ": cannot create the output folder (", ec.message(), ")");
-    io::detail::write_file_text(dir / "table.md", table_markdown(r) + "\nEach method at its best layer (lowest GT-known error):\n\n" +
+/// Stages metrics.json and table.md in `out` (moved into place by its `commit`).
+inline void write_eval(OutputFolder& out, const EvalRuns& r, const nlohmann::json& shard) {
+    io::detail::write_file_text(out.staged("table.md"), table_markdown(r) + "\nEach method at its best layer (lowest GT-known error):\n\n" +
                                                       best_layers_markdown(r));
     // metrics.json last: it is what `merge` reads, and it says the run completed.
-    io::detail::write_file_text(dir / "metrics.json", eval::runs_to_json(r, shard).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    io::detail::write_file_text(out.staged("metrics.json"), eval::runs_to_json(r, shard).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 } // namespace dualgrad::cli

@@ -2,6 +2,8 @@
 // Subcommands are defined in cli/cmd_*.hpp and registered here; every error names the file or
 // option and what was wrong, and exits with status 1 (2 for command-line usage errors).
 #include <cstdio>
+#include <filesystem>
+#include <new>
 
 #include <CLI/CLI.hpp>
 
@@ -29,8 +31,16 @@ int main(int argc, char** argv) {
     } catch (const dualgrad::error& e) {
         std::fprintf(stderr, "dualgrad: error: %s\n", e.what());
         return 1;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // Names the paths involved (e.what() holds them).
+        std::fprintf(stderr, "dualgrad: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "dualgrad: error: out of memory (the inputs or options ask for more memory than this machine has)\n");
+        return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "dualgrad: unexpected error: %s\n", e.what());
+        // Every input error is a dualgrad::error naming its input; reaching here is a dualgrad bug.
+        std::fprintf(stderr, "dualgrad: error: %s (an internal error: please report it with the command line)\n", e.what());
         return 1;
     }
     return 0;

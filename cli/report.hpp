@@ -176,12 +176,10 @@ inline std::string report_html(const EvalRuns& r, const std::string& subtitle, c
     return os.str();
 }
 
-inline void write_report(const std::filesystem::path& dir, const EvalRuns& r, const std::string& subtitle,
+/// Stages report.html in `out` (moved into place by its `commit`).
+inline void write_report(OutputFolder& out, const EvalRuns& r, const std::string& subtitle,
                          const std::vector<ReportExample>& examples) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) detail::raise<io_error>(dir.string(), ": cannot create the output folder (", ec.message(), ")");
-    io::detail::write_file_text(dir / "report.html", report_html(r, subtitle, examples));
+    io::detail::write_file_text(out.staged("report.html"), report_html(r, subtitle, examples));
 }
 
 } // namespace dualgrad::cli

@@ -36,6 +36,11 @@ if(EXISTS ${_bundled})
                       "localize --arch resnet50 --weights ${_bundled} --size 128 --layer layer3.5 --method layercam --class-names ${PROJECT_SOURCE_DIR}/models/fashionloc/class_names.txt ${_mini}/images/test/1_trouser/0000002.png --out ${_work}/loc2"
                       ${_work}/loc2/boxes.json ${_work}/loc2/0000002.png)
 endif()
+# All-or-nothing output folders: a failed run leaves the earlier one intact (output_folder.cmake).
+add_test(NAME cli.localize_output_folder
+         COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:dualgrad_cli> -DMODEL=${_rn} -DIMG1=${_mini}/images/test/2_pullover/0000001.png
+                 -DIMG2=${_mini}/images/test/9_ankle_boot/0000000.png -DBAD=${_fx}/cli/not_an_image.png -DWORK=${_work}
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/output_folder.cmake)
 dualgrad_cli_test(localize_missing_image 105 "/nonexistent\\.png"
                   "localize --arch resnet50 --weights ${_rn} /nonexistent.png --out ${_work}/bad")
 dualgrad_cli_test(localize_undecodable 1 "not_an_image\\.png.*(decode|unknown image type|corrupt)"
@@ -56,6 +61,8 @@ dualgrad_cli_test(eval 0 "\\| dgl \\| layer3\\.5 \\|.*\\[=+\\] 12/12 images"
 dualgrad_cli_test(eval_tencrop 0 "12/12 images" "eval ${_eval_args} --tencrop --size 96 --tencrop-resize 128 --out ${_work}/ev10"
                   ${_work}/ev10/metrics.json)
 dualgrad_cli_test(eval_all 0 "" "eval ${_eval_args} --out ${_work}/ev_all" ${_work}/ev_all/metrics.json)
+# A folder that cannot be written is found before the work (eval reads no image first).
+dualgrad_cli_test(eval_out_not_writable 1 "--out '/proc/self': the output folder is not writable" "eval ${_eval_args} --out /proc/self")
 dualgrad_cli_test(eval_shard0 0 "6/6 images" "eval ${_eval_args} --shard 0/2 --out ${_work}/ev_s0")
 dualgrad_cli_test(eval_shard1 0 "6/6 images" "eval ${_eval_args} --shard 1/2 --out ${_work}/ev_s1")
 dualgrad_cli_test(eval_merge 0 "" "merge ${_work}/ev_s0 ${_work}/ev_s1 --out ${_work}/ev_merged" ${_work}/ev_merged/report.html)
