@@ -15,6 +15,7 @@ packages=(
     dataset-fashion-mnist           # FashionLoc's source items (tests use them when present)
     python3 python3-numpy python3-opencv  # fixture scripts (not needed to run the tests)
     chromium                        # renders dualgrad eval's report.html in a test (headless)
+    clang libclang-rt-dev           # the libFuzzer harnesses of tests/fuzz (-fsanitize=fuzzer)
 )
 missing=()
 for p in "${packages[@]}"; do

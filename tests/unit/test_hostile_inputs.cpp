@@ -15,11 +15,19 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include <csignal>
+#include <iterator>
+#include <signal.h>
+#include <sys/resource.h>
+
 #include "temp_files.hpp"
 
 #include <dualgrad/io/datasets.hpp>
+#include <dualgrad/io/detail/files.hpp>
 #include <dualgrad/io/idx.hpp>
+#include <dualgrad/io/image_codec.hpp>
 #include <dualgrad/io/safetensors.hpp>
+#include <dualgrad/eval/runs.hpp>
 #include <dualgrad/metrics/serialize.hpp>
 #include <dualgrad/models/weights_config.hpp>
 
@@ -193,4 +201,120 @@ TEST_CASE("hostile: a gzip bomb stops at the byte budget", "[hostile][idx]") {
     CHECK_THAT(io_error_of([&] { (void)io::gunzip(gz, "bomb.gz", std::size_t{1} << 20); }),
                Contains("IDX file 'bomb.gz': decompresses to more than 1048576 bytes (the byte budget)"));
     CHECK(io::gunzip(gz, "bomb.gz", std::size_t{64} << 20).size() == zeros.size());
+}
+
+TEST_CASE("hostile: only PNG and JPEG reach a decoder, by their magic bytes", "[hostile][image]") {
+    TempDir tmp;
+    auto as_bytes = [](std::string_view s) {
+        std::vector<std::byte> b;
+        for (char c : s) b.push_back(static_cast<std::byte>(c));
+        return b;
+    };
+    // A 49-byte Radiance HDR file named .png: sent stb_image 2.27 into an endless loop
+    // (CVE-2021-42715's RLE path). Now refused by its first bytes.
+    std::string hdr = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 8\n";
+    hdr += std::string("\x02\x02\x00\x08", 4);
+    REQUIRE(hdr.size() == 49);
+    write_text(tmp.path / "sunset.png", hdr);
+    CHECK_THAT(io_error_of([&] { (void)io::read_image(tmp.path / "sunset.png"); }),
+               Contains("sunset.png") && Contains("not a PNG or JPEG file"));
+    // An 18-byte TGA header of 8000 x 8000 (TGA has no magic number; stb decoded it as a black
+    // image of 192 MB, exit 0).
+    std::string tga(18, '\0');
+    tga[2] = 2;                                      // uncompressed true colour
+    tga[12] = '\x40', tga[13] = '\x1f';              // width 8000
+    tga[14] = '\x40', tga[15] = '\x1f';              // height 8000
+    tga[16] = 24;                                    // bits per pixel
+    CHECK_THAT(io_error_of([&] { (void)io::decode_image(as_bytes(tga), "black.png"); }),
+               Contains("black.png") && Contains("not a PNG or JPEG file"));
+    CHECK_THAT(io_error_of([&] { (void)io::decode_image_info(as_bytes(tga), "black.png"); }),
+               Contains("black.png") && Contains("not a PNG or JPEG file"));
+}
+
+TEST_CASE("hostile: a write that fails half-way (a full disk) is an error and leaves the file as it was",
+          "[hostile][files]") {
+    // RLIMIT_FSIZE makes write() fail with EFBIG past 1000 bytes, as a full disk fails with ENOSPC.
+    TempDir tmp;
+    const auto path = tmp.path / "metrics.json";
+    io::detail::write_file_text(path, "{\"complete\": true}\n");
+    struct sigaction ignore {}, old_action{};
+    ignore.sa_handler = SIG_IGN;
+    REQUIRE(::sigaction(SIGXFSZ, &ignore, &old_action) == 0);
+    rlimit old_limit{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    rlimit small = old_limit;
+    small.rlim_cur = 1000;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    const std::string big(100000, 'x');
+    const auto msg = io_error_of([&] { io::detail::write_file_text(path, big); });
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    ::sigaction(SIGXFSZ, &old_action, nullptr);
+    CHECK_THAT(msg, Contains("metrics.json") && Contains("write error"));
+    std::ifstream in(path, std::ios::binary);
+    const std::string now((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(now == "{\"complete\": true}\n");
+    // No temporary file is left beside it.
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(tmp.path)) ++files;
+    CHECK(files == 1);
+}
+
+// Found by tests/fuzz (fuzz_metrics_json, fuzz_safetensors); their inputs are also in
+// tests/fuzz/regressions/.
+TEST_CASE("hostile: fuzz findings in metrics JSON and safetensors headers", "[hostile][metrics][safetensors]") {
+    const auto good = one_image_metrics();
+    SECTION("PxAP histogram counts that fit one by one but not summed") {
+        auto j = good;
+        j["counts"]["pxap"]["positive"][0] = std::numeric_limits<std::int64_t>::max();
+        j["counts"]["pxap"]["positive"][1] = 1;
+        CHECK_THAT(io_error_of([&] { (void)metrics_from_json(j, "sum.json"); }),
+                   Contains("sum.json: inconsistent metrics counts") && Contains("overflows 64-bit integers"));
+        // And a merge whose per-bin sums fit but whose total does not.
+        auto half = good;
+        half["counts"]["pxap"]["positive"][0] = std::numeric_limits<std::int64_t>::max() / 4;
+        half["counts"]["pxap"]["positive"][1] = std::numeric_limits<std::int64_t>::max() / 4;
+        auto a = metrics_from_json(half, "a.json");
+        const auto b = metrics_from_json(half, "b.json");
+        CHECK_THROWS_AS(a += b, value_error);
+    }
+    SECTION("images but no positive pixel: the counts round-trip, PxAP's result is absent") {
+        auto j = good;
+        for (auto& c : j["counts"]["pxap"]["positive"]) c = 0;
+        const auto m = metrics_from_json(j, "nopos.json");
+        const auto out = metrics_to_json(m);
+        CHECK(out["counts"] == j["counts"]);
+        CHECK_FALSE(out["results"].contains("pxap"));
+    }
+    SECTION("num_correct rows of the wrong length") {
+        auto j = good;
+        auto& rows = j["counts"]["max_box_acc_v2"]["num_correct"];
+        REQUIRE(rows.size() >= 2);
+        rows[0].push_back(rows[1].back()); // one row longer, the next shorter: same total
+        rows[1].erase(rows[1].size() - 1);
+        CHECK_THAT(io_error_of([&] { (void)metrics_from_json(j, "rows.json"); }),
+                   Contains("rows.json: metrics JSON field 'max_box_acc_v2.num_correct' has a row of"));
+    }
+    SECTION("a count nested 20000 arrays deep") {
+        const std::string text = "{\"counts\": {\"cam_thresholds\": " + std::string(20000, '[') + std::string(20000, ']') + "}}";
+        // From a file: refused by the bounded parser before anything recurses.
+        TempDir tmp;
+        write_text(tmp.path / "metrics.json", text);
+        CHECK_THAT(io_error_of([&] { (void)eval::read_json_file(tmp.path / "metrics.json"); }),
+                   Contains("metrics.json' is not a dualgrad file: JSON nested more than 64 levels deep"));
+        // Given as a value: refused by type, without copying or dumping the nest.
+        const auto deep = nlohmann::json::parse(text);
+        CHECK_THAT(io_error_of([&] { (void)metrics_from_json(deep, "deep.json"); }), Contains("deep.json"));
+    }
+    SECTION("a safetensors shape nested 20000 arrays deep") {
+        const std::string header =
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":" + std::string(20000, '[') + std::string(20000, ']') + ",\"data_offsets\":[0,8]}}";
+        CHECK_THAT(io_error_of([&] { (void)io::SafetensorsFile::from_bytes(safetensors_of(header, 8), "deep.safetensors"); }),
+                   Contains("deep.safetensors': the header is not a safetensors header: JSON nested more than 64 levels"));
+        // A shape with an array for a dimension is described, not dumped.
+        CHECK_THAT(io_error_of([&] {
+                       (void)io::SafetensorsFile::from_bytes(
+                           safetensors_of(R"({"w":{"dtype":"F32","shape":[[1,2],2],"data_offsets":[0,8]}})", 8), "n.safetensors");
+                   }),
+                   Contains("shape an array of 2 elements has a dimension that is not a non-negative integer: [1,2]"));
+    }
 }

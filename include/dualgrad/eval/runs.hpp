@@ -19,6 +19,7 @@
 
 #include "dualgrad/error.hpp"
 #include "dualgrad/io/detail/files.hpp"
+#include "dualgrad/io/detail/json.hpp"
 #include "dualgrad/metrics/serialize.hpp"
 
 namespace dualgrad::eval {
@@ -79,10 +80,12 @@ struct Runs {
 [[nodiscard]] inline nlohmann::json read_json_file(const std::filesystem::path& p) {
     const auto bytes = io::detail::read_file_bytes(p);
     try {
-        return nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()),
-                                     reinterpret_cast<const char*>(bytes.data()) + bytes.size());
+        return io::detail::parse_json(reinterpret_cast<const char*>(bytes.data()),
+                                      reinterpret_cast<const char*>(bytes.data()) + bytes.size());
     } catch (const nlohmann::json::exception& e) {
         dualgrad::detail::raise<io_error>("'", p.string(), "' is not valid JSON: ", e.what());
+    } catch (const io::detail::json_too_deep& e) {
+        dualgrad::detail::raise<io_error>("'", p.string(), "' is not a dualgrad file: ", e.what());
     }
 }
 

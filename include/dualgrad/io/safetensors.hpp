@@ -42,6 +42,7 @@
 
 #include "dualgrad/error.hpp"
 #include "dualgrad/io/detail/files.hpp"
+#include "dualgrad/io/detail/json.hpp"
 #include "dualgrad/io/float16.hpp"
 
 namespace dualgrad::io {
@@ -377,10 +378,12 @@ private:
         const char* text = reinterpret_cast<const char*>(bytes_.data() + 8);
         nlohmann::json header;
         try {
-            header = nlohmann::json::parse(text, text + header_len);
+            header = detail::parse_json(text, text + header_len);
         } catch (const nlohmann::json::exception& e) {
             // parse errors, and numbers out of range such as 1e999
             detail::fail(source_, "the header is not valid JSON: ", e.what());
+        } catch (const detail::json_too_deep& e) {
+            detail::fail(source_, "the header is not a safetensors header: ", e.what());
         }
         if (!header.is_object()) detail::fail(source_, "the header is a JSON ", header.type_name(), ", not an object");
 
@@ -425,21 +428,21 @@ private:
         std::uint64_t numel = 1;
         for (const auto& dim : shape) {
             const auto d = detail::as_count(dim, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
-            if (!d) bad("shape ", shape.dump(), " has a dimension that is not a non-negative integer: ", dim.dump());
+            if (!d) bad("shape ", detail::describe_json(shape), " has a dimension that is not a non-negative integer: ", detail::describe_json(dim));
             t.shape.push_back(static_cast<std::int64_t>(*d));
             const auto n = detail::checked_mul(numel, *d);
             if (!n || *n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-                bad("shape ", shape.dump(), " has too many elements");
+                bad("shape ", detail::describe_json(shape), " has too many elements");
             numel = *n;
         }
         const auto nbytes = detail::checked_mul(numel, dtype_size(t.dtype));
-        if (!nbytes) bad("shape ", shape.dump(), " has too many bytes");
+        if (!nbytes) bad("shape ", detail::describe_json(shape), " has too many bytes");
 
         const auto& offsets = entry["data_offsets"];
         const auto max = std::numeric_limits<std::uint64_t>::max();
         if (!offsets.is_array() || offsets.size() != 2 || !detail::as_count(offsets[0], max) ||
             !detail::as_count(offsets[1], max))
-            bad("\"data_offsets\" must be two non-negative integers [begin, end], got ", offsets.dump());
+            bad("\"data_offsets\" must be two non-negative integers [begin, end], got ", detail::describe_json(offsets));
         t.begin = *detail::as_count(offsets[0], max);
         t.end = *detail::as_count(offsets[1], max);
         if (t.begin > t.end) bad("data_offsets [", t.begin, ", ", t.end, "] are reversed (begin > end)");

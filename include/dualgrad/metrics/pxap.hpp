@@ -64,6 +64,7 @@ public:
         p.positive_ = std::move(positive);
         p.negative_ = std::move(negative);
         p.num_images_ = num_images;
+        (void)p.totals(); // every bin is valid, but their sum must be too
         return p;
     }
     /// Thresholds `numpy.arange(0, 1, interval)`.
@@ -92,9 +93,12 @@ public:
         auto pos = detail::checked_add(positive_, other.positive_, "PxAP", "positive pixel");
         auto neg = detail::checked_add(negative_, other.negative_, "PxAP", "negative pixel");
         const auto images = detail::checked_add(num_images_, other.num_images_, "PxAP", "num_images");
-        positive_ = std::move(pos);
-        negative_ = std::move(neg);
-        num_images_ = images;
+        PxAP merged = *this;
+        merged.positive_ = std::move(pos);
+        merged.negative_ = std::move(neg);
+        merged.num_images_ = images;
+        (void)merged.totals(); // and the sums over the bins
+        *this = std::move(merged);
         return *this;
     }
     PxAP& operator+=(const PxAP& other) { return merge(other); }
@@ -108,11 +112,23 @@ public:
     [[nodiscard]] std::span<const std::int64_t> negative_histogram() const noexcept { return negative_; }
     [[nodiscard]] std::int64_t num_images() const noexcept { return num_images_; }
 
+    /// The ground-truth positive and negative pixel counts over every bin. Throws `value_error`
+    /// if they (or their sum) do not fit in 64 bits; histograms restored by `from_counts` and
+    /// grown by `merge` are checked so.
+    [[nodiscard]] std::pair<std::int64_t, std::int64_t> totals() const {
+        std::int64_t pos = 0, neg = 0;
+        for (const auto c : positive_) pos = detail::checked_add(pos, c, "PxAP", "positive histogram");
+        for (const auto c : negative_) neg = detail::checked_add(neg, c, "PxAP", "negative histogram");
+        (void)detail::checked_add(pos, neg, "PxAP", "pixel");
+        return {pos, neg};
+    }
+
     /// PxAP from the histograms. Throws `value_error` when there is no ground-truth positive pixel
     /// or no counted pixel at all (wsolevaluation raises there too).
     [[nodiscard]] PxapResult result() const {
         const std::size_t nb = positive_.size();
         std::vector<double> tp(nb), fp(nb);
+        (void)totals(); // the cumulative sums below stay within 64 bits
         std::int64_t ctp = 0, cfp = 0;
         for (std::size_t i = 0; i < nb; ++i) { // bins from the top: [2, 3], [1, 2), ..., [t_0, t_1)
             ctp += positive_[nb - 1 - i];

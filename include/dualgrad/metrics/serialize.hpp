@@ -9,12 +9,14 @@
 #include <string>
 #include <string_view>
 
+#include <algorithm>
 #include <limits>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "dualgrad/io/detail/json.hpp"
 #include "dualgrad/metrics/loc_metrics.hpp"
 
 namespace dualgrad {
@@ -38,6 +40,14 @@ inline nlohmann::json box_accuracy_result(const BoxAccuracy& b) {
         per[std::to_string(static_cast<int>(a.iou_threshold))] = {
             {"max_box_acc", a.max_box_acc}, {"best_threshold", a.best_threshold}, {"best_threshold_index", a.best_threshold_index}};
     return {{"mean", r.mean}, {"per_iou", per}};
+}
+
+/// The member `key` of `j`, by reference (a copy of a nested value would recurse once per level).
+inline const nlohmann::json& member(const nlohmann::json& j, const char* key, std::string_view source) {
+    if (!j.is_object()) raise<io_error>(source, ": metrics JSON has no field '", key, "' (its parent is not an object)");
+    const auto it = j.find(key);
+    if (it == j.end()) raise<io_error>(source, ": metrics JSON has no field '", key, "'");
+    return *it;
 }
 
 template <class T>
@@ -65,12 +75,12 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
         if (i < 0) raise<io_error>(source, ": metrics JSON field '", key, "' holds ", i, ", a negative count");
         return i;
     }
-    raise<io_error>(source, ": metrics JSON field '", key, "' holds ", v.dump(), " (a JSON ", v.type_name(),
+    raise<io_error>(source, ": metrics JSON field '", key, "' holds ", io::detail::describe_json(v), " (a JSON ", v.type_name(),
                     "), not a non-negative integer count");
 }
 
 [[nodiscard]] inline std::int64_t count(const nlohmann::json& j, const char* key, std::string_view source) {
-    return as_count(field<nlohmann::json>(j, key, source), source, key);
+    return as_count(member(j, key, source), source, key);
 }
 
 [[nodiscard]] inline std::vector<std::int64_t> counts(const nlohmann::json& v, std::string_view source,
@@ -84,7 +94,7 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
 }
 
 [[nodiscard]] inline std::vector<std::int64_t> counts(const nlohmann::json& j, const char* key, std::string_view source) {
-    return counts(field<nlohmann::json>(j, key, source), source, key);
+    return counts(member(j, key, source), source, key);
 }
 
 } // namespace detail
@@ -127,7 +137,11 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
     if (loc.num_images() > 0) {
         results["loc"] = loc_result_json(loc.result());
     }
-    if (px.num_images() > 0) results["pxap"] = px.result().pxap;
+    // PxAP is defined once a ground-truth positive pixel was counted (wsolevaluation raises
+    // otherwise); before that its result is absent, as for no image.
+    const auto pos = px.positive_histogram();
+    if (px.num_images() > 0 && std::any_of(pos.begin(), pos.end(), [](std::int64_t c) { return c > 0; }))
+        results["pxap"] = px.result().pxap;
     return {{"counts", counts}, {"results", results}};
 }
 
@@ -136,25 +150,32 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
     using detail::count;
     using detail::counts;
     using detail::field;
+    using detail::member;
     using V = std::vector<std::int64_t>;
-    const auto cnts = field<nlohmann::json>(j, "counts", source);
+    const auto& cnts = member(j, "counts", source);
     const auto t = field<std::vector<double>>(cnts, "cam_thresholds", source);
     auto box = [&](const char* key) {
-        const auto b = field<nlohmann::json>(cnts, key, source);
+        const auto& b = member(cnts, key, source);
         const auto iou = field<std::vector<double>>(b, "iou_thresholds", source);
-        const auto rows = field<nlohmann::json>(b, "num_correct", source);
+        const auto& rows = member(b, "num_correct", source);
         if (!rows.is_array())
             detail::raise<io_error>(source, ": metrics JSON field 'num_correct' is a JSON ", rows.type_name(),
                                     ", not an array of arrays of counts");
+        if (rows.size() != iou.size())
+            detail::raise<io_error>(source, ": metrics JSON field '", key, ".num_correct' has ", rows.size(),
+                                    " rows for ", iou.size(), " IoU thresholds");
         V flat;
         for (const auto& row : rows) {
             const V r = counts(row, source, "num_correct");
+            if (r.size() != t.size())
+                detail::raise<io_error>(source, ": metrics JSON field '", key, ".num_correct' has a row of ", r.size(),
+                                        " counts for ", t.size(), " CAM thresholds");
             flat.insert(flat.end(), r.begin(), r.end());
         }
         return BoxAccuracy::from_counts(t, iou, count(b, "num_images", source), flat);
     };
-    const auto l = field<nlohmann::json>(cnts, "loc", source);
-    const auto p = field<nlohmann::json>(cnts, "pxap", source);
+    const auto& l = member(cnts, "loc", source);
+    const auto& p = member(cnts, "pxap", source);
     try {
         return LocMetrics::from_parts(
             box("max_box_acc"), box("max_box_acc_v2"),

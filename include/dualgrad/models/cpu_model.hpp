@@ -124,7 +124,12 @@ struct CpuModel {
             side = 0;
         }
     } else if (const auto r = meta.find("recipe"); r != meta.end()) {
-        const auto j = nlohmann::json::parse(r->second, nullptr, false);
+        nlohmann::json j;
+        try {
+            j = io::detail::parse_json(r->second.begin(), r->second.end());
+        } catch (const std::exception&) {
+            j = nullptr; // an unreadable recipe gives no size
+        }
         if (j.is_object() && j.contains("canvas") && j["canvas"].is_number_integer()) side = j["canvas"].get<long long>();
     }
     return side >= 1 && side <= 8192 ? static_cast<int>(side) : 0;
