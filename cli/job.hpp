@@ -1,6 +1,9 @@
 #pragma once
 // What `maps`, `localize` and `eval` share: the model from --backend/--arch/--weights (an
 // eval::MapModel), method names, targets and the preprocessing flags.
+#ifdef DUALGRAD_CLI_WITH_TORCH
+#include <dlfcn.h>
+#endif
 #include <algorithm>
 #include <fstream>
 #include <charconv>
@@ -81,9 +84,44 @@ inline std::vector<std::string> parse_methods(const eval::MapModel& model, const
 }
 
 #ifdef DUALGRAD_CLI_WITH_TORCH
-/// Defined in cli/torch_runner.cpp (the CLI's one LibTorch translation unit).
-std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads,
-                                                std::optional<bool> large_feature_map);
+/// `--backend torch` lives in a module of its own, cli/torch_runner.cpp built as
+/// `dualgrad-torch.so` beside the executable (installed under <libdir>/dualgrad), and loaded only
+/// when it is asked for: linking LibTorch into the executable cost every command about 0.9 s of
+/// start-up (docs/performance.md, "Start-up").
+using MakeTorchModel = eval::MapModel* (*)(const char* arch, const char* weights, int threads, int large_feature_map,
+                                           char* error, std::size_t error_size);
+
+inline std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights,
+                                                        int threads, std::optional<bool> large_feature_map) {
+    static MakeTorchModel make = [] {
+        std::vector<std::filesystem::path> candidates;
+        std::error_code ec;
+        const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+        if (!ec) candidates.push_back(exe.parent_path() / "dualgrad-torch.so");
+        candidates.emplace_back(DUALGRAD_CLI_TORCH_MODULE_INSTALLED);
+        std::string tried;
+        for (const auto& c : candidates) {
+            if (!std::filesystem::exists(c, ec)) {
+                tried += (tried.empty() ? "" : ", ") + c.string() + " (absent)";
+                continue;
+            }
+            void* handle = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (!handle) {
+                tried += (tried.empty() ? "" : ", ") + c.string() + " (" + ::dlerror() + ")";
+                continue;
+            }
+            if (void* sym = ::dlsym(handle, "dualgrad_cli_make_torch_model"))
+                return reinterpret_cast<MakeTorchModel>(sym);
+            tried += (tried.empty() ? "" : ", ") + c.string() + " (no dualgrad_cli_make_torch_model)";
+        }
+        detail::raise<io_error>("--backend torch: cannot load the LibTorch module: tried ", tried);
+    }();
+    char err[4096] = {0};
+    eval::MapModel* model = make(arch.c_str(), weights.c_str(), threads,
+                                 large_feature_map ? (*large_feature_map ? 1 : 0) : -1, err, sizeof err);
+    if (!model) detail::raise<io_error>(err);
+    return std::unique_ptr<eval::MapModel>(model);
+}
 #endif
 
 /// The model of `arch` from `weights` on `backend` ("cpu" or "torch").
