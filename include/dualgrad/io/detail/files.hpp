@@ -34,18 +34,24 @@ template <class... Args>
 /// The largest file `read_file_bytes` reads unless told otherwise: 1 GiB.
 inline constexpr std::uint64_t default_max_file_bytes = std::uint64_t{1} << 30;
 
-/// Reads a whole file of at most `max_bytes` bytes. A missing or unreadable path, a folder, a
-/// device or FIFO (which could block or never end) and a file over the limit are `io_error`s
-/// naming it; nothing is allocated for an oversized file.
-[[nodiscard]] inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path,
-                                                            std::uint64_t max_bytes = default_max_file_bytes) {
-    const std::string source = path.string();
+/// A missing path, a folder, a device, FIFO or socket (which could block or never end) is an
+/// `io_error` naming `source`.
+inline void check_regular_file(const std::filesystem::path& path, std::string_view source) {
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
     if (status.type() == std::filesystem::file_type::not_found) fail_file(source, "cannot open: no such file");
     if (status.type() == std::filesystem::file_type::directory) fail_file(source, "is a directory, not a file");
     if (!ec && status.type() != std::filesystem::file_type::regular)
         fail_file(source, "is not a regular file (a device, FIFO or socket); dualgrad reads files only");
+}
+
+/// Reads a whole file of at most `max_bytes` bytes. A missing or unreadable path, a folder, a
+/// device or FIFO (which could block or never end) and a file over the limit are `io_error`s
+/// naming it; nothing is allocated for an oversized file.
+[[nodiscard]] inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path,
+                                                            std::uint64_t max_bytes = default_max_file_bytes) {
+    const std::string source = path.string();
+    check_regular_file(path, source);
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) fail_file(source, "cannot open for reading");
     const std::streamoff size = in.tellg();
@@ -76,12 +82,7 @@ struct FileBytes {
 [[nodiscard]] inline FileBytes map_file_bytes(const std::filesystem::path& path,
                                               std::uint64_t max_bytes = default_max_file_bytes) {
     const std::string source = path.string();
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (status.type() == std::filesystem::file_type::not_found) fail_file(source, "cannot open: no such file");
-    if (status.type() == std::filesystem::file_type::directory) fail_file(source, "is a directory, not a file");
-    if (!ec && status.type() != std::filesystem::file_type::regular)
-        fail_file(source, "is not a regular file (a device, FIFO or socket); dualgrad reads files only");
+    check_regular_file(path, source);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         struct stat st {};
