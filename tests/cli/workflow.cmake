@@ -41,6 +41,10 @@ add_test(NAME cli.localize_output_folder
          COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:dualgrad_cli> -DMODEL=${_rn} -DIMG1=${_mini}/images/test/2_pullover/0000001.png
                  -DIMG2=${_mini}/images/test/9_ankle_boot/0000000.png -DBAD=${_fx}/cli/not_an_image.png -DWORK=${_work}
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/output_folder.cmake)
+# A path that is not UTF-8 (byte 0xff in the file name) is written to boxes.json with U+FFFD in its
+# place, not refused after the run (nlohmann-json throws on invalid UTF-8 unless told to replace).
+add_test(NAME cli.localize_non_utf8_path
+         COMMAND sh -c "d='${_work}/non_utf8' && rm -rf \"$d\" && mkdir -p \"$d\" && img=\"$d/$(printf 'bad\\377').png\" && cp '${_mini}/images/test/2_pullover/0000001.png' \"$img\" && '$<TARGET_FILE:dualgrad_cli>' localize --arch resnet50 --weights '${_rn}' --size 64 \"$img\" --out \"$d/out\" && grep -q \"bad$(printf '\\357\\277\\275')\\.png\" \"$d/out/boxes.json\"")
 dualgrad_cli_test(localize_missing_image 105 "/nonexistent\\.png"
                   "localize --arch resnet50 --weights ${_rn} /nonexistent.png --out ${_work}/bad")
 dualgrad_cli_test(localize_undecodable 1 "not_an_image\\.png.*(decode|unknown image type|corrupt)"
