@@ -9,10 +9,12 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -129,6 +131,9 @@ inline std::unique_ptr<eval::MapModel> make_model(const std::string& backend, co
                                                   const std::filesystem::path& weights, int threads,
                                                   std::optional<bool> large_feature_map = std::nullopt) {
     if (threads < 0) detail::raise<value_error>("--threads ", threads, " must not be negative (0: all cores)");
+    if (const unsigned cores = std::thread::hardware_concurrency(); cores > 0 && threads > static_cast<int>(cores))
+        std::fprintf(stderr, "dualgrad: warning: --threads %d is more than this machine's %u cores; the extra threads "
+                             "share them\n", threads, cores);
     if (backend == "cpu") {
         auto model = open_model(arch, weights, large_feature_map);
         if (threads > 0) model.exec.threads = threads;

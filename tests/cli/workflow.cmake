@@ -45,6 +45,8 @@ add_test(NAME cli.localize_output_folder
 # place, not refused after the run (nlohmann-json throws on invalid UTF-8 unless told to replace).
 add_test(NAME cli.localize_non_utf8_path
          COMMAND sh -c "d='${_work}/non_utf8' && rm -rf \"$d\" && mkdir -p \"$d\" && img=\"$d/$(printf 'bad\\377').png\" && cp '${_mini}/images/test/2_pullover/0000001.png' \"$img\" && '$<TARGET_FILE:dualgrad_cli>' localize --arch resnet50 --weights '${_rn}' --size 64 \"$img\" --out \"$d/out\" && grep -q \"bad$(printf '\\357\\277\\275')\\.png\" \"$d/out/boxes.json\"")
+dualgrad_cli_test(localize_many_threads 0 "warning: --threads 4096 is more than this machine's [0-9]+ cores"
+                  "localize --arch resnet50 --weights ${_rn} --size 64 --threads 4096 ${_mini}/images/test/2_pullover/0000001.png --out ${_work}/many_threads")
 dualgrad_cli_test(localize_missing_image 105 "/nonexistent\\.png"
                   "localize --arch resnet50 --weights ${_rn} /nonexistent.png --out ${_work}/bad")
 dualgrad_cli_test(localize_undecodable 1 "not_an_image\\.png.*(decode|unknown image type|corrupt)"
