@@ -79,10 +79,22 @@ inline TargetRule parse_target(const std::string& text, std::int64_t samples) {
 
 
 /// Checks the method names against the model's registry (the error lists the valid names).
+/// `all` stands for every method the model's registry holds, built-in and registered, in order.
 inline std::vector<std::string> parse_methods(const eval::MapModel& model, const std::vector<std::string>& names) {
     if (names.empty()) detail::raise<value_error>("--method: no method given");
-    for (const auto& n : names) (void)model.cam_layer_only(n);
-    return names;
+    std::vector<std::string> out;
+    for (const auto& n : names) {
+        if (n == "all") {
+            const auto every = model.method_names();
+            if (every.empty()) detail::raise<value_error>("--method all: the model '", model.name(), "' does not list its methods");
+            for (const auto& m : every)
+                if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+            continue;
+        }
+        (void)model.cam_layer_only(n);
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+    return out;
 }
 
 #ifdef DUALGRAD_CLI_WITH_TORCH

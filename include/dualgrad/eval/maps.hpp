@@ -95,6 +95,9 @@ public:
     /// Is the method (by name) defined at the CAM layer only? An unknown name is an error that
     /// lists the valid ones.
     [[nodiscard]] virtual bool cam_layer_only(const std::string& method) const = 0;
+    /// Every method this model can run, by name (what `--methods all` expands to); empty if the
+    /// model does not say.
+    [[nodiscard]] virtual std::vector<std::string> method_names() const { return {}; }
     /// The input side the model was trained at (weights metadata), or 0 if unknown.
     [[nodiscard]] virtual int input_size() const { return 0; }
     /// One pass on `input` (float32 NCHW, preprocessed) for every method at every layer.
@@ -128,6 +131,9 @@ public:
     void check_layer(const std::string& layer) const override { (void)node_(source_, layer); }
     [[nodiscard]] bool cam_layer_only(const std::string& method) const override {
         return MethodRegistry<typename Source::backend>::global().at(method).cam_layer_only;
+    }
+    [[nodiscard]] std::vector<std::string> method_names() const override {
+        return MethodRegistry<typename Source::backend>::global().names();
     }
     [[nodiscard]] int input_size() const override { return input_size_; }
     [[nodiscard]] BatchMaps maps(const io::NchwTensor& x, const std::vector<std::string>& layers,
