@@ -27,6 +27,7 @@
 
 #include "dualgrad/core/cost.hpp"
 #include "dualgrad/core/methods.hpp"
+#include "dualgrad/core/perturbation_methods.hpp"
 #include "dualgrad/core/projection_methods.hpp"
 
 namespace dualgrad {
@@ -37,6 +38,9 @@ struct MethodInputs {
     const FcHead* fc = nullptr;       ///< the classifier head, where the layer is the CAM layer
     AnyCost cost = ReferenceCost{};   ///< DGL's cost policy
     std::uint64_t seed = 0;           ///< Random-CAM's seed
+    const Logits* logits = nullptr;   ///< the pass's logits (methods with `needs_head`)
+    HeadForward head = {};            ///< runs the network above the layer (methods with `needs_head`)
+    int head_batch = 32;              ///< rows per head pass
 };
 
 /// A method by name.
@@ -49,6 +53,8 @@ struct MethodSpec {
     bool needs_cost = false;
     /// Defined at the classifier's CAM layer only (CAM: it reads the head's weights).
     bool cam_layer_only = false;
+    /// Runs the network above the layer on perturbed values of it (`MethodInputs::head`).
+    bool needs_head = false;
     /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
 };
@@ -101,6 +107,12 @@ public:
                          std::vector<typename B::tensor> maps;
                          for (const auto& G : g.class_vjps) maps.push_back(eigen_grad_cam<B>(g.activations, G));
                          return maps;
+                     }});
+        add_builtin({.name = "ablationcam", .needs_class_gradients = false, .needs_head = true,
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets || !in.logits)
+                             detail::raise<value_error>("method 'ablationcam' needs the targets and the logits (MethodInputs)");
+                         return ablation_cam<B>(g.activations, *in.targets, *in.logits, in.head, in.head_batch);
                      }});
         add_builtin({.name = "randomcam", .needs_class_gradients = false,
                      .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {

@@ -62,6 +62,11 @@ template <GradientSource Source, class IsCamLayer>
         for (std::size_t l = 0; l < layers.size(); ++l) {
             auto& per_slot = per_layer.emplace_back();
             MethodInputs in{&result.targets, nullptr, cost};
+            if (spec.needs_head) {
+                in.logits = &result.logits;
+                if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layers[l]);
+                // else: left empty, and the method's error says the source cannot run the head
+            }
             if (spec.cam_layer_only) {
                 if (!is_cam_layer(layers[l]) || !head) {
                     if (!skip_cam_elsewhere)
