@@ -17,6 +17,7 @@
 ///     auto maps = dualgrad::ablation_cam<EigenBackend>(S, targets, logits, head);
 
 #include <algorithm>
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <span>
@@ -29,9 +30,13 @@
 
 namespace dualgrad {
 
-/// Runs the part of a network above one layer: `values` holds M x K x H x W floats (row-major, on
-/// the host), row m replacing the layer's value of sample `samples[m]`; returns M x classes logits.
-using HeadForward = std::function<Logits(Shape4 shape, std::span<const float> values, std::span<const int> samples)>;
+/// Writes M x K x H x W new values of a layer (row-major floats) into the span it is given.
+using HeadFill = std::function<void(std::span<float>)>;
+
+/// Runs the part of a network above one layer on M new values of it, which `fill` writes straight
+/// into the source's input buffer (no intermediate copy); row m replaces the layer's value of
+/// sample `samples[m]`. Returns M x classes logits.
+using HeadForward = std::function<Logits(Shape4 shape, std::span<const int> samples, const HeadFill& fill)>;
 
 /// A gradient source that can also run the part above a layer (`nn::Graph`, `models::CpuModel`):
 /// `head_state(x, layer)` runs one forward pass of x and keeps what `head_forward(state, s,
@@ -47,9 +52,23 @@ template <HeadSource Source>
 [[nodiscard]] HeadForward make_head_forward(const Source& source, const typename Source::input_type& x,
                                             const std::string& layer) {
     using B = typename Source::backend;
-    auto state = std::make_shared<decltype(source.head_state(x, layer))>(source.head_state(x, layer));
-    return [&source, state](Shape4 shape, std::span<const float> values, std::span<const int> samples) {
-        return source.head_forward(*state, B::from_host(shape, values), samples);
+    using T = typename B::tensor;
+    struct State {
+        decltype(source.head_state(x, layer)) head;
+        T buffer; // reused while the shape stays the same: no fresh pages per pass
+    };
+    auto state = std::make_shared<State>(State{source.head_state(x, layer), T{}});
+    return [&source, state](Shape4 shape, std::span<const int> samples, const HeadFill& fill) {
+        const auto count = static_cast<std::size_t>(shape.count());
+        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
+            if (B::shape(state->buffer) != shape) state->buffer = B::from_host(shape, std::vector<float>(count));
+            fill(std::span<float>(state->buffer.data(), count));
+            return source.head_forward(state->head, state->buffer, samples);
+        } else {
+            std::vector<float> v(count);
+            fill(v);
+            return source.head_forward(state->head, B::from_host(shape, v), samples);
+        }
     };
 }
 
@@ -65,11 +84,10 @@ template <HeadSource Source>
         detail::raise<shape_error>("ablationcam: ", targets.samples(), " target lists and ", logits.samples(),
                                    " logit rows for ", s.n, " samples");
     targets.check_classes(logits.classes());
-    const std::int64_t K = s.c, per = s.c * s.plane();
+    const std::int64_t K = s.c, per = s.c * s.plane(), plane = s.plane();
     const int T = targets.slots();
     // ablated[(n K + k) T + t]: the logit of target t of sample n with channel k ablated.
     std::vector<float> ablated(static_cast<std::size_t>(s.n * K * T));
-    std::vector<float> chunk;
     std::vector<int> samples;
     std::vector<std::int64_t> rows; // n K + k of each chunk row
     std::vector<float> ablation_value(static_cast<std::size_t>(s.n));
@@ -81,7 +99,15 @@ template <HeadSource Source>
     auto flush = [&] {
         if (rows.empty()) return;
         const Shape4 cs{static_cast<std::int64_t>(rows.size()), s.c, s.h, s.w};
-        const Logits out = head(cs, chunk, samples);
+        const Logits out = head(cs, samples, [&](std::span<float> dst) {
+            // Row r: sample n's values, with channel k set to the ablation value.
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                const std::int64_t n = rows[r] / K, k = rows[r] % K;
+                float* row = dst.data() + static_cast<std::ptrdiff_t>(r) * per;
+                std::copy_n(S.begin() + n * per, per, row);
+                std::fill_n(row + k * plane, plane, ablation_value[static_cast<std::size_t>(n)]);
+            }
+        });
         if (out.samples() != cs.n || out.classes() != logits.classes())
             detail::raise<shape_error>("ablationcam: the head gave ", out.samples(), " x ", out.classes(),
                                        " logits for ", cs.n, " rows of ", logits.classes(), " classes");
@@ -90,14 +116,10 @@ template <HeadSource Source>
             for (int t = 0; t < T; ++t)
                 ablated[static_cast<std::size_t>(rows[r] * T + t)] = out.row(static_cast<int>(r))[static_cast<std::size_t>(targets(n, t))];
         }
-        chunk.clear(), samples.clear(), rows.clear();
+        samples.clear(), rows.clear();
     };
-    const std::int64_t plane = s.plane();
     for (std::int64_t n = 0; n < s.n; ++n)
         for (std::int64_t k = 0; k < K; ++k) {
-            const auto at = chunk.size();
-            chunk.insert(chunk.end(), S.begin() + n * per, S.begin() + (n + 1) * per);
-            std::fill_n(chunk.begin() + static_cast<std::ptrdiff_t>(at) + k * plane, plane, ablation_value[static_cast<std::size_t>(n)]);
             samples.push_back(static_cast<int>(n));
             rows.push_back(n * K + k);
             if (static_cast<int>(rows.size()) == batch) flush();
