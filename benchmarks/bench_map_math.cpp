@@ -12,6 +12,7 @@
 #include <dualgrad/backend/eigen.hpp>
 #include <dualgrad/core/cem.hpp>
 #include <dualgrad/core/pcs.hpp>
+#include <dualgrad/core/projection_methods.hpp>
 #ifdef DUALGRAD_HAS_XTENSOR
 #include <dualgrad/backend/xtensor.hpp>
 #endif
@@ -101,6 +102,19 @@ void pcs_map(benchmark::State& state, std::int64_t k, std::int64_t hw) {
     set_bytes(state, s, 2);
 }
 
+// Eigen-CAM: the principal component of S over the pixels (a P x P or K x K eigenproblem in
+// double per sample), against PCS on the same layer.
+template <class B>
+void eigencam_map(benchmark::State& state, std::int64_t k, std::int64_t hw) {
+    const Shape4 s = layer(k, hw);
+    const auto S = random_tensor<B>(s, 1);
+    for (auto _ : state) {
+        auto m = dualgrad::eigen_cam<B>(S, 1);
+        benchmark::DoNotOptimize(m[0].data());
+    }
+    set_bytes(state, s, 2);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -115,10 +129,12 @@ int main(int argc, char** argv) {
 #endif
         benchmark::RegisterBenchmark(("memcpy_2" + c).c_str(), memcpy_2, k, hw);
         benchmark::RegisterBenchmark(("pcs_eigen" + c).c_str(), pcs_map<EigenBackend>, k, hw);
+        benchmark::RegisterBenchmark(("eigencam_eigen" + c).c_str(), eigencam_map<EigenBackend>, k, hw);
     }
     return dgbench::run_with_ratios(argc, argv,
                                     {{"dgl_eigen", "memcpy_3"},
                                      {"dgl_linear_eigen", "memcpy_3"},
                                      {"dgl_xtensor", "memcpy_3"},
-                                     {"pcs_eigen", "memcpy_2"}});
+                                     {"pcs_eigen", "memcpy_2"},
+                                     {"eigencam_eigen", "pcs_eigen"}});
 }

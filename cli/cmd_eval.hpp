@@ -78,6 +78,7 @@ inline void add_eval(CLI::App& app) {
         bool tencrop = false;
         int batch = 16, threads = 0, examples = 4;
         bool no_baseline = false;
+        std::string fuse;
         std::optional<int> limit;
         PreprocessCli pre;
     };
@@ -91,7 +92,7 @@ inline void add_eval(CLI::App& app) {
     cmd->add_option("--arch", opt->arch, "Architecture: vgg16, inception_v3, resnet50, se_resnet50")->required();
     cmd->add_option("--weights", opt->weights, "safetensors file")->required();
     cmd->add_option("--layers", opt->layers, "Layers, comma-separated (default: the model's default layers)")->delimiter(',');
-    cmd->add_option("--methods", opt->methods, "Methods, comma-separated")->delimiter(',')->capture_default_str();
+    cmd->add_option("--methods", opt->methods, "Methods, comma-separated, or all (every built-in and registered method)")->delimiter(',')->capture_default_str();
     cmd->add_option("--protocol", opt->protocols,
                     "wsolevaluation (min-max, threshold sweep: MaxBoxAcc, MaxBoxAccV2, best-threshold loc errors) "
                     "and/or layercam (ReLU, divide by max, threshold 0.15, largest rectangle), comma-separated")
@@ -111,6 +112,8 @@ inline void add_eval(CLI::App& app) {
     cmd->add_option("--batch", opt->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
     cmd->add_option("--limit", opt->limit, "Evaluate only the first N images of the metadata (before sharding)");
+    cmd->add_option("--fuse", opt->fuse, "Also fuse each method's maps over the layers: mean (pytorch-grad-cam) or max "
+                                         "(torch-cam); the run's layer is mean(L1+L2...)");
     cmd->add_flag("--no-baseline", opt->no_baseline, "Leave out the centre-box baseline row (centre-box@-)");
     cmd->add_option("--examples", opt->examples, "Overlay examples in report.html (first images of the shard)")
         ->capture_default_str();
@@ -140,6 +143,7 @@ inline void add_eval(CLI::App& app) {
         o.batch = opt->batch;
         o.examples = opt->examples;
         o.centre_baseline = !opt->no_baseline;
+        if (!opt->fuse.empty()) o.fuse = parse_fusion(opt->fuse);
         std::unique_ptr<ProgressBar> progress;
         o.progress = [&](std::size_t done, std::size_t total) {
             if (!progress) progress = std::make_unique<ProgressBar>(total);
@@ -165,7 +169,7 @@ inline void add_eval(CLI::App& app) {
             // Report examples: each method at its layer of lowest GT-known error, at its best threshold.
             eval::AnyProtocol protocol = eval::ProtocolRegistry::global().make(runs.protocol, {.interval = opt->interval});
             std::vector<ReportExample> pics;
-            for (const auto& method : opt->methods) {
+            for (const auto& method : o.methods) {
                 std::string best_key;
                 double best_err = 1e9;
                 for (const auto& layer : runs.layers) {

@@ -5,6 +5,7 @@
 //   PREFIX.<layer>.npy   float32 [N, T, h, w]   (layer name with '/' -> '_')
 //   PREFIX.logits.npy    float32 [N, classes]
 //   PREFIX.targets.npy   int64   [N, T]
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -40,8 +41,8 @@ inline void add_maps(CLI::App& app) {
         ->required()
         ->delimiter(',');
     cmd->add_option("--method", opt->methods,
-                    "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, layercam, pcs or dgl "
-                    "(comma-separated for several: PREFIX.<method>.<layer>.npy)")
+                    "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, layercam, pcs, dgl, eigencam, ablationcam, "
+                    "eigengradcam, randomcam, or all (comma-separated for several: PREFIX.<method>.<layer>.npy)")
         ->required()
         ->delimiter(',');
     cmd->add_option("--target", opt->target, "top1, topk:K, class:C, or gt:FILE (a class per line, or image_id,class)")
@@ -68,7 +69,9 @@ inline void add_maps(CLI::App& app) {
         io::NchwTensor input;
         input.shape = {s[0], s[1], s[2], s[3]};
         input.values = values;
-        const auto result = model->maps(input, opt->layers, methods, parse_target(opt->target, s[0]), cost);
+        // With `all`, a method defined at the CAM layer only (cam) is left out at the other layers.
+        const bool all = std::find(opt->methods.begin(), opt->methods.end(), "all") != opt->methods.end();
+        const auto result = model->maps(input, opt->layers, methods, parse_target(opt->target, s[0]), cost, all);
         const std::int64_t N = result.targets.samples(), T = result.targets.slots();
         io::write_npy(opt->out + ".logits.npy", std::vector<float>(result.logits.values().begin(), result.logits.values().end()),
                       {N, std::int64_t{result.logits.classes()}});
@@ -79,6 +82,7 @@ inline void add_maps(CLI::App& app) {
         for (std::size_t m = 0; m < methods.size(); ++m)
             for (std::size_t l = 0; l < opt->layers.size(); ++l) {
                 const auto& per_slot = result.maps[m][l];
+                if (per_slot.empty()) continue; // skipped (see above)
                 const int h = per_slot[0][0].height(), w = per_slot[0][0].width();
                 std::vector<float> out;
                 out.reserve(static_cast<std::size_t>(N * T * h * w));

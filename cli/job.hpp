@@ -1,15 +1,20 @@
 #pragma once
 // What `maps`, `localize` and `eval` share: the model from --backend/--arch/--weights (an
 // eval::MapModel), method names, targets and the preprocessing flags.
+#ifdef DUALGRAD_CLI_WITH_TORCH
+#include <dlfcn.h>
+#endif
 #include <algorithm>
 #include <fstream>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -74,16 +79,63 @@ inline TargetRule parse_target(const std::string& text, std::int64_t samples) {
 
 
 /// Checks the method names against the model's registry (the error lists the valid names).
+/// `all` stands for every method the model's registry holds, built-in and registered, in order.
 inline std::vector<std::string> parse_methods(const eval::MapModel& model, const std::vector<std::string>& names) {
     if (names.empty()) detail::raise<value_error>("--method: no method given");
-    for (const auto& n : names) (void)model.cam_layer_only(n);
-    return names;
+    std::vector<std::string> out;
+    for (const auto& n : names) {
+        if (n == "all") {
+            const auto every = model.method_names();
+            if (every.empty()) detail::raise<value_error>("--method all: the model '", model.name(), "' does not list its methods");
+            for (const auto& m : every)
+                if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+            continue;
+        }
+        (void)model.cam_layer_only(n);
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+    return out;
 }
 
 #ifdef DUALGRAD_CLI_WITH_TORCH
-/// Defined in cli/torch_runner.cpp (the CLI's one LibTorch translation unit).
-std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads,
-                                                std::optional<bool> large_feature_map);
+/// `--backend torch` lives in a module of its own, cli/torch_runner.cpp built as
+/// `dualgrad-torch.so` beside the executable (installed under <libdir>/dualgrad), and loaded only
+/// when it is asked for: linking LibTorch into the executable cost every command about 0.9 s of
+/// start-up (docs/performance.md, "Start-up").
+using MakeTorchModel = eval::MapModel* (*)(const char* arch, const char* weights, int threads, int large_feature_map,
+                                           char* error, std::size_t error_size);
+
+inline std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights,
+                                                        int threads, std::optional<bool> large_feature_map) {
+    static MakeTorchModel make = [] {
+        std::vector<std::filesystem::path> candidates;
+        std::error_code ec;
+        const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+        if (!ec) candidates.push_back(exe.parent_path() / "dualgrad-torch.so");
+        candidates.emplace_back(DUALGRAD_CLI_TORCH_MODULE_INSTALLED);
+        std::string tried;
+        for (const auto& c : candidates) {
+            if (!std::filesystem::exists(c, ec)) {
+                tried += (tried.empty() ? "" : ", ") + c.string() + " (absent)";
+                continue;
+            }
+            void* handle = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (!handle) {
+                tried += (tried.empty() ? "" : ", ") + c.string() + " (" + ::dlerror() + ")";
+                continue;
+            }
+            if (void* sym = ::dlsym(handle, "dualgrad_cli_make_torch_model"))
+                return reinterpret_cast<MakeTorchModel>(sym);
+            tried += (tried.empty() ? "" : ", ") + c.string() + " (no dualgrad_cli_make_torch_model)";
+        }
+        detail::raise<io_error>("--backend torch: cannot load the LibTorch module: tried ", tried);
+    }();
+    char err[4096] = {0};
+    eval::MapModel* model = make(arch.c_str(), weights.c_str(), threads,
+                                 large_feature_map ? (*large_feature_map ? 1 : 0) : -1, err, sizeof err);
+    if (!model) detail::raise<io_error>(err);
+    return std::unique_ptr<eval::MapModel>(model);
+}
 #endif
 
 /// The model of `arch` from `weights` on `backend` ("cpu" or "torch").
@@ -91,6 +143,9 @@ inline std::unique_ptr<eval::MapModel> make_model(const std::string& backend, co
                                                   const std::filesystem::path& weights, int threads,
                                                   std::optional<bool> large_feature_map = std::nullopt) {
     if (threads < 0) detail::raise<value_error>("--threads ", threads, " must not be negative (0: all cores)");
+    if (const unsigned cores = std::thread::hardware_concurrency(); cores > 0 && threads > static_cast<int>(cores))
+        std::fprintf(stderr, "dualgrad: warning: --threads %d is more than this machine's %u cores; the extra threads "
+                             "share them\n", threads, cores);
     if (backend == "cpu") {
         auto model = open_model(arch, weights, large_feature_map);
         if (threads > 0) model.exec.threads = threads;

@@ -60,6 +60,11 @@ inline void check_writable_parent(const std::filesystem::path& file, const std::
     check_writable_folder(file.parent_path(), option);
 }
 
+/// A file name with no folder part: what an output folder holds and an earlier run may list.
+[[nodiscard]] inline bool is_plain_file_name(const std::string& name) {
+    return !name.empty() && name != "." && name != ".." && !std::filesystem::path(name).has_parent_path();
+}
+
 class OutputFolder {
 public:
     /// `marker`: the file (in `dir`) that says a run completed, written last. `earlier_files`
@@ -91,11 +96,10 @@ public:
 
     /// Where this run writes `name` (a plain file name) until `commit`.
     [[nodiscard]] std::filesystem::path staged(const std::string& name) {
-        const std::filesystem::path p(name);
-        if (name.empty() || p.has_parent_path() || name == "." || name == "..")
+        if (!is_plain_file_name(name))
             detail::raise<value_error>("output file name '", name, "' is not a plain file name");
         names_.push_back(name);
-        return staging_ / p;
+        return staging_ / name;
     }
 
     /// Replaces the earlier run's outputs with this run's (see the file comment).
@@ -117,10 +121,9 @@ public:
                                         ec.message(), "); nothing was replaced");
         }
         for (const auto& name : old) {
-            const std::filesystem::path p(name);
-            if (name.empty() || p.has_parent_path() || name == "." || name == ".." || name == marker_) continue;
+            if (!is_plain_file_name(name) || name == marker_) continue;
             if (std::find(names_.begin(), names_.end(), name) != names_.end()) continue;
-            std::filesystem::remove(dir_ / p, ec); // best effort: a file already gone is fine
+            std::filesystem::remove(dir_ / name, ec); // best effort: a file already gone is fine
         }
         bool wrote_marker = false;
         for (const auto& name : names_) {

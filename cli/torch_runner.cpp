@@ -1,5 +1,10 @@
 // `--backend torch`: the CLI's models on LibTorch (models::TorchModel, TorchBackend) as an
-// eval::MapModel, in the CLI's one LibTorch translation unit (built only when dualgrad::torch exists).
+// eval::MapModel, in the CLI's one LibTorch translation unit, built as the module dualgrad-torch.so
+// (only when dualgrad::torch exists) that the CLI loads with dlopen when --backend torch is given.
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
 #include <ATen/Parallel.h>
 
 #include <dualgrad/backend/torch.hpp>
@@ -9,8 +14,10 @@
 
 namespace dualgrad::cli {
 
-std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const std::filesystem::path& weights, int threads,
-                                                std::optional<bool> large_feature_map) {
+namespace {
+
+std::unique_ptr<eval::MapModel> load_torch_map_model(const std::string& arch, const std::filesystem::path& weights,
+                                                     int threads, std::optional<bool> large_feature_map) {
     if (threads > 0) at::set_num_threads(threads);
     models::ModelConfig cfg;
     cfg.large_feature_map = large_feature_map;
@@ -42,4 +49,25 @@ std::unique_ptr<eval::MapModel> make_torch_model(const std::string& arch, const 
         models::recorded_input_size(io::SafetensorsFile::open(weights)));
 }
 
+} // namespace
+
 } // namespace dualgrad::cli
+
+/// The module's one entry point (cli/job.hpp): the model, or null with the error's message in
+/// `error` (no exception crosses the module boundary).
+extern "C" __attribute__((visibility("default"))) dualgrad::eval::MapModel*
+dualgrad_cli_make_torch_model(const char* arch, const char* weights, int threads, int large_feature_map, char* error,
+                              std::size_t error_size) {
+    try {
+        std::optional<bool> lfm;
+        if (large_feature_map >= 0) lfm = large_feature_map != 0;
+        if (!std::filesystem::exists(weights))
+            dualgrad::detail::raise<dualgrad::io_error>("weights file '", weights, "' does not exist");
+        return dualgrad::cli::load_torch_map_model(arch, weights, threads, lfm).release();
+    } catch (const std::exception& e) {
+        std::snprintf(error, error_size, "%s", e.what());
+    } catch (...) {
+        std::snprintf(error, error_size, "--backend torch: an unknown error while loading '%s'", weights);
+    }
+    return nullptr;
+}

@@ -87,7 +87,12 @@ template <GradientSource G, CostPolicy Cost = ReferenceCost>
     const FcHead* fc = options.fc ? &*options.fc : nullptr;
     std::vector<typename B::tensor> maps;
     if constexpr (std::is_constructible_v<AnyCost, Cost>) {
-        maps = class_maps<B>(options.method, result.layers.at(0), MethodInputs{&result.targets, fc, options.cost});
+        MethodInputs in{&result.targets, fc, options.cost};
+        if (spec.needs_head) {
+            in.logits = &result.logits;
+            if constexpr (HeadSource<G>) in.head = make_head_forward(source, input, options.layer);
+        }
+        maps = class_maps<B>(options.method, result.layers.at(0), in);
     } else { // a cost policy of the user's own: the built-in methods take it directly
         MapOptions<Cost> o{options.cost, options.fc};
         maps = class_maps<B, Cost>(parse_method(options.method), result.layers.at(0), &result.targets, o);

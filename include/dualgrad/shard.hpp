@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,30 +47,44 @@ struct Shard {
     /// injectable for tests. `count` is required for Kubernetes (it has no count variable).
     [[nodiscard]] static Shard from_environment(std::optional<int> count = std::nullopt,
                                                 const std::function<const char*(const char*)>& getenv = ::getenv) {
-        auto read = [&](const char* name) -> std::optional<int> {
+        // Each variable must be a decimal integer that fits an int; the arithmetic on them is done
+        // in 64 bits and checked, so no value wraps around into a valid-looking shard.
+        auto read = [&](const char* name) -> std::optional<long long> {
             const char* v = getenv(name);
             if (!v) return std::nullopt;
-            int out = 0;
+            long long out = 0;
             const std::string_view sv(v);
             const auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), out);
-            if (ec != std::errc() || p != sv.data() + sv.size())
+            if (ec == std::errc::result_out_of_range ||
+                (ec == std::errc() && p == sv.data() + sv.size() &&
+                 (out < std::numeric_limits<int>::min() || out > std::numeric_limits<int>::max())))
+                detail::raise<value_error>("--shard auto: ", name, "='", sv, "' is out of range (it must fit a 32-bit int)");
+            if (ec != std::errc() || p != sv.data() + sv.size() || sv.empty())
                 detail::raise<value_error>("--shard auto: ", name, "='", sv, "' is not an integer");
             return out;
         };
-        Shard s;
+        long long index = 0, n = 0;
+        std::string source;
         if (const auto id = read("SLURM_ARRAY_TASK_ID")) {
-            const auto n = count ? count : read("SLURM_ARRAY_TASK_COUNT");
-            if (!n) detail::raise<value_error>("--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not");
+            const auto c = count ? std::optional<long long>(*count) : read("SLURM_ARRAY_TASK_COUNT");
+            if (!c) detail::raise<value_error>("--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not");
             // Slurm arrays may start at 1 (--array=1-N); SLURM_ARRAY_TASK_MIN says where.
-            s = {*id - read("SLURM_ARRAY_TASK_MIN").value_or(0), *n};
+            const long long min = read("SLURM_ARRAY_TASK_MIN").value_or(0);
+            index = *id - min;  // both fit an int, so the difference fits a long long
+            n = *c;
+            source = "auto (SLURM_ARRAY_TASK_ID=" + std::to_string(*id) + ", SLURM_ARRAY_TASK_MIN=" + std::to_string(min) + ")";
         } else if (const auto idx = read("JOB_COMPLETION_INDEX")) {
             if (!count) detail::raise<value_error>("--shard auto: a Kubernetes Indexed Job needs --shard-count (its completions)");
-            s = {*idx, *count};
+            index = *idx;
+            n = *count;
+            source = "auto (JOB_COMPLETION_INDEX=" + std::to_string(*idx) + ")";
         } else {
             detail::raise<value_error>("--shard auto: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set");
         }
-        s.check("auto");
-        return s;
+        if (n < 1) detail::raise<value_error>("--shard ", source, ": the shard count ", n, " must be at least 1");
+        if (index < 0 || index >= n)
+            detail::raise<value_error>("--shard ", source, ": the shard index ", index, " must be in [0, ", n, ")");
+        return Shard{static_cast<int>(index), static_cast<int>(n)};
     }
 
 private:

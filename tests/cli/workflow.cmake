@@ -9,6 +9,10 @@ set(_bundled ${PROJECT_SOURCE_DIR}/models/fashionloc/resnet50.safetensors)
 dualgrad_cli_test(maps 0 "m1\\.dgl\\.group2_block5\\.npy: \\[1, 2, 8, 8\\].*m1\\.gradcam\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\]"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5,group2/block5 --method dgl,gradcam --target topk:2 --out ${_work}/m1"
                   ${_work}/m1.dgl.layer3.5.npy ${_work}/m1.logits.npy ${_work}/m1.targets.npy)
+# --method all: every registered method; cam only at the CAM layer (layer4.2), the others at both.
+dualgrad_cli_test(maps_all 0 "m4\\.cam\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\].*m4\\.eigencam\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\].*m4\\.eigengradcam\\.layer4\\.2\\.npy.*m4\\.ablationcam\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\].*m4\\.randomcam\\.layer4\\.2\\.npy"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5,layer4.2 --method all --out ${_work}/m4"
+                  ${_work}/m4.eigencam.layer4.2.npy ${_work}/m4.randomcam.layer3.5.npy ${_work}/m4.dgl.layer3.5.npy)
 dualgrad_cli_test(maps_xent 0 "m3\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\]"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --cost xent --alpha 5 --out ${_work}/m3")
 dualgrad_cli_test(maps_cam 0 "m2\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\]"
@@ -41,6 +45,12 @@ add_test(NAME cli.localize_output_folder
          COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:dualgrad_cli> -DMODEL=${_rn} -DIMG1=${_mini}/images/test/2_pullover/0000001.png
                  -DIMG2=${_mini}/images/test/9_ankle_boot/0000000.png -DBAD=${_fx}/cli/not_an_image.png -DWORK=${_work}
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/output_folder.cmake)
+# A path that is not UTF-8 (byte 0xff in the file name) is written to boxes.json with U+FFFD in its
+# place, not refused after the run (nlohmann-json throws on invalid UTF-8 unless told to replace).
+add_test(NAME cli.localize_non_utf8_path
+         COMMAND sh -c "d='${_work}/non_utf8' && rm -rf \"$d\" && mkdir -p \"$d\" && img=\"$d/$(printf 'bad\\377').png\" && cp '${_mini}/images/test/2_pullover/0000001.png' \"$img\" && '$<TARGET_FILE:dualgrad_cli>' localize --arch resnet50 --weights '${_rn}' --size 64 \"$img\" --out \"$d/out\" && grep -q \"bad$(printf '\\357\\277\\275')\\.png\" \"$d/out/boxes.json\"")
+dualgrad_cli_test(localize_many_threads 0 "warning: --threads 4096 is more than this machine's [0-9]+ cores"
+                  "localize --arch resnet50 --weights ${_rn} --size 64 --threads 4096 ${_mini}/images/test/2_pullover/0000001.png --out ${_work}/many_threads")
 dualgrad_cli_test(localize_missing_image 105 "/nonexistent\\.png"
                   "localize --arch resnet50 --weights ${_rn} /nonexistent.png --out ${_work}/bad")
 dualgrad_cli_test(localize_undecodable 1 "not_an_image\\.png.*(decode|unknown image type|corrupt)"
@@ -53,14 +63,21 @@ if(NOT EXISTS ${_bundled})
     message(STATUS "dualgrad: ${_bundled} missing, the eval CLI tests are skipped")
     return()
 endif()
-set(_eval_args "--metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods cam,gradcam,layercam,pcs,dgl --no-resize --batch 5 --examples 2 --threads 1")
-dualgrad_cli_test(eval 0 "\\| dgl \\| layer3\\.5 \\|.*\\[=+\\] 12/12 images"
+set(_eval_args "--metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods cam,gradcam,layercam,pcs,dgl --fuse max --no-resize --batch 5 --examples 2 --threads 1")
+dualgrad_cli_test(eval 0 "\\| dgl \\| layer3\\.5 \\|.*\\| dgl \\| max\\(layer3\\.5\\+layer4\\.2\\) \\|.*\\[=+\\] 12/12 images"
                   "eval ${_eval_args} --mask-metadata ${_mini}/metadata_masks/test --masks ${_mini}/masks --protocol wsolevaluation,layercam --out ${_work}/ev"
                   ${_work}/ev/wsolevaluation/metrics.json ${_work}/ev/wsolevaluation/table.md
                   ${_work}/ev/wsolevaluation/report.html ${_work}/ev/layercam/report.html)
 dualgrad_cli_test(eval_tencrop 0 "12/12 images" "eval ${_eval_args} --tencrop --size 96 --tencrop-resize 128 --out ${_work}/ev10"
                   ${_work}/ev10/metrics.json)
 dualgrad_cli_test(eval_all 0 "" "eval ${_eval_args} --out ${_work}/ev_all" ${_work}/ev_all/metrics.json)
+dualgrad_cli_test(eval_fuse_one_layer 1 "fusion \\(--fuse mean\\) needs two or more layers; 1 given"
+                  "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5 --fuse mean --out ${_work}/bad_fuse")
+dualgrad_cli_test(eval_fuse_unknown 1 "--fuse: 'avg' is not a fusion rule"
+                  "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --fuse avg --out ${_work}/bad_fuse")
+dualgrad_cli_test(eval_methods_all 0 "\\| eigencam \\| layer3\\.5 \\|.*\\| randomcam \\| layer4\\.2 \\|"
+                  "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods all --no-resize --batch 6 --threads 1 --out ${_work}/ev_methods_all"
+                  ${_work}/ev_methods_all/metrics.json)
 # A folder that cannot be written is found before the work (eval reads no image first).
 dualgrad_cli_test(eval_out_not_writable 1 "--out '/proc/self': the output folder is not writable" "eval ${_eval_args} --out /proc/self")
 dualgrad_cli_test(eval_shard0 0 "6/6 images" "eval ${_eval_args} --shard 0/2 --out ${_work}/ev_s0")
@@ -108,6 +125,9 @@ endif()
 if(TARGET dualgrad::torch)
     dualgrad_cli_test(maps_torch 0 "t1\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\], sum \\|v\\| 0\\.05609"
                       "maps --backend torch --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target topk:2 --out ${_work}/t1")
+    # The perturbation methods need head passes, which only the CPU engine runs.
+    dualgrad_cli_test(maps_torch_ablation 1 "ablationcam needs a source that can run the network above the layer"
+                      "maps --backend torch --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method ablationcam --out ${_work}/bad")
     dualgrad_cli_test(maps_cpu_same_sum 0 "c1\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\], sum \\|v\\| 0\\.05609"
                       "maps --backend cpu --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target topk:2 --out ${_work}/c1")
 else()

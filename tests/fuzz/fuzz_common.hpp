@@ -128,3 +128,14 @@ struct MultiFile {
 }
 
 } // namespace dualgrad_fuzz
+
+/// Defines libFuzzer's entry point around `run(data, size)`: a `dualgrad::error` is a rejected
+/// input, the expected outcome; anything else escapes to libFuzzer, which reports it.
+#define DUALGRAD_FUZZ_TARGET(run)                                                      \
+    extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { \
+        try {                                                                            \
+            run(data, size);                                                             \
+        } catch (const dualgrad::error&) {                                               \
+        }                                                                                \
+        return 0;                                                                        \
+    }

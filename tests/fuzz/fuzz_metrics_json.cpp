@@ -87,11 +87,4 @@ void run(const std::uint8_t* data, std::size_t size) {
 
 } // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    try {
-        run(data, size);
-    } catch (const dualgrad::error&) {
-        // A rejected input: the expected outcome. Anything else escapes to libFuzzer.
-    }
-    return 0;
-}
+DUALGRAD_FUZZ_TARGET(run)

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <cstring>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -125,6 +127,7 @@ TEST_CASE("PyTorch's state dicts in F32, F16 and BF16 read bit for bit", "[io][s
         INFO("file " << file_name);
         const auto file = io::SafetensorsFile::open(kDir + file_name);
         CHECK(file.source() == kDir + file_name);
+        CHECK(file.mapped()); // a regular file is mapped, not copied
         CHECK(file.metadata() == want["metadata"].get<io::Metadata>());
 
         std::vector<std::string> names;
@@ -318,4 +321,29 @@ TEST_CASE("load_parameters fills nn::Parameter after checking names, dtypes and 
         std::vector<std::pair<std::string, nn::Parameter>> null_data{{"fc.bias", {"bias", {5}, nullptr}}};
         CHECK_THROWS_AS(io::load_parameters(file, null_data, {.allow_unused = true}), error);
     }
+}
+
+TEST_CASE("a mapped file outlives its SafetensorsFile's copies; bytes in memory are not mapped", "[io][safetensors]") {
+    const auto path = kDir + std::string("state_dict_f32.safetensors");
+    std::vector<float> first;
+    std::optional<io::SafetensorsFile> copy;
+    {
+        const auto file = io::SafetensorsFile::open(path);
+        REQUIRE(file.mapped());
+        first = file.read_float("conv1.weight");
+        copy.emplace(file); // shares the mapping
+    }
+    CHECK(copy->read_float("conv1.weight") == first);
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::byte> bytes(raw.size());
+    std::memcpy(bytes.data(), raw.data(), raw.size());
+    const auto mem = io::SafetensorsFile::from_bytes(bytes, "mem");
+    CHECK_FALSE(mem.mapped());
+    CHECK(mem.read_float("conv1.weight") == first);
+    // An empty file cannot be mapped: it is read, and refused by the format's own check.
+    dgtest::TempDir tmp;
+    std::ofstream(tmp.path / "empty.safetensors").close();
+    CHECK_THAT(dgtest::io_error_of([&] { (void)io::SafetensorsFile::open(tmp.path / "empty.safetensors"); }),
+               Contains("empty.safetensors"));
 }

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// Methods by name: the built-in CAM family and DGL, and any method a user registers. A method is
+/// Methods by name: the built-in CAM family and DGL (`Method`), the projection methods
+/// (`eigencam`, `eigengradcam`, `randomcam`), and any method a user registers. A method is
 /// a callable from one layer's gradients (`LayerGradients`: S, dl_c/dS per target slot, J^T p or
 /// the cost gradients) to one map per slot; once registered, its name works wherever a method
 /// name does: `class_maps(name, ...)`, `eval::evaluate` and the command line's `--methods`.
@@ -15,6 +16,7 @@
 /// indirect call per layer, never per pixel, and the built-ins keep their kernels.
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -25,6 +27,8 @@
 
 #include "dualgrad/core/cost.hpp"
 #include "dualgrad/core/methods.hpp"
+#include "dualgrad/core/perturbation_methods.hpp"
+#include "dualgrad/core/projection_methods.hpp"
 
 namespace dualgrad {
 
@@ -33,6 +37,10 @@ struct MethodInputs {
     const Targets* targets = nullptr; ///< the target class of every sample and slot
     const FcHead* fc = nullptr;       ///< the classifier head, where the layer is the CAM layer
     AnyCost cost = ReferenceCost{};   ///< DGL's cost policy
+    std::uint64_t seed = 0;           ///< Random-CAM's seed
+    const Logits* logits = nullptr;   ///< the pass's logits (methods with `needs_head`)
+    HeadForward head = {};            ///< runs the network above the layer (methods with `needs_head`)
+    int head_batch = 32;              ///< rows per head pass
 };
 
 /// A method by name.
@@ -45,6 +53,8 @@ struct MethodSpec {
     bool needs_cost = false;
     /// Defined at the classifier's CAM layer only (CAM: it reads the head's weights).
     bool cam_layer_only = false;
+    /// Runs the network above the layer on perturbed values of it (`MethodInputs::head`).
+    bool needs_head = false;
     /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
 };
@@ -81,6 +91,33 @@ public:
             order_.push_back(spec.name);
             specs_.emplace(spec.name, std::move(spec));
         }
+        // The methods that are not a choice of weights on G (core/projection_methods.hpp).
+        auto slots = [](const LayerGradients<B>& g, const MethodInputs& in) {
+            return in.targets ? in.targets->slots() : std::max(g.slots(), 1);
+        };
+        add_builtin({.name = "eigencam", .needs_class_gradients = false,
+                     .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {
+                         return eigen_cam<B>(g.activations, slots(g, in));
+                     }});
+        add_builtin({.name = "eigengradcam",
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs&) {
+                         g.validate();
+                         if (g.class_vjps.empty())
+                             detail::raise<value_error>("method 'eigengradcam' needs the class gradients dl_c/dS; none given");
+                         std::vector<typename B::tensor> maps;
+                         for (const auto& G : g.class_vjps) maps.push_back(eigen_grad_cam<B>(g.activations, G));
+                         return maps;
+                     }});
+        add_builtin({.name = "ablationcam", .needs_class_gradients = false, .needs_head = true,
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets || !in.logits)
+                             detail::raise<value_error>("method 'ablationcam' needs the targets and the logits (MethodInputs)");
+                         return ablation_cam<B>(g.activations, *in.targets, *in.logits, in.head, in.head_batch);
+                     }});
+        add_builtin({.name = "randomcam", .needs_class_gradients = false,
+                     .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {
+                         return random_cam<B>(g.activations, slots(g, in), in.seed);
+                     }});
     }
     MethodRegistry(const MethodRegistry&) = delete;
     MethodRegistry& operator=(const MethodRegistry&) = delete;
@@ -120,6 +157,11 @@ public:
     }
 
 private:
+    void add_builtin(MethodSpec<B> spec) {
+        order_.push_back(spec.name);
+        specs_.emplace(spec.name, std::move(spec));
+    }
+
     mutable std::mutex mutex_;
     std::map<std::string, MethodSpec<B>, std::less<>> specs_;
     std::vector<std::string> order_;

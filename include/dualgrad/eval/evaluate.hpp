@@ -34,6 +34,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,7 @@
 #include "dualgrad/io/datasets.hpp"
 #include "dualgrad/io/image.hpp"
 #include "dualgrad/io/masks.hpp"
+#include "dualgrad/localize/fuse.hpp"
 #include "dualgrad/metrics/loc_metrics.hpp"
 #include "dualgrad/metrics/max_iou.hpp"
 #include "dualgrad/shard.hpp"
@@ -90,6 +92,10 @@ struct EvalOptions {
     std::optional<std::size_t> limit; ///< only the first N images of the metadata (before sharding)
     int batch = 16;
     bool centre_baseline = true;
+    /// Multi-layer fusion (`localize/fuse.hpp`): with two or more layers, each method other than
+    /// a CAM-layer-only one also gets the run "<method>@<rule>(<layer>+<layer>...)", its maps fused
+    /// over the requested layers.
+    std::optional<Fusion> fuse;
     double centre_interval = 0.01;    ///< the baseline's box sizes: 1 - arange(0, 1, interval) of the frame
     bool keep_records = false;
     int examples = 0;                 ///< report examples: the first images of the shard
@@ -152,6 +158,12 @@ namespace detail {
 
     std::vector<std::string> layers = options.layers.empty() ? model.default_layers() : options.layers;
     for (const auto& l : layers) model.check_layer(l);
+    const std::size_t requested_layers = layers.size(); // fusion is over these (not CAM's added layer)
+    if (options.fuse && requested_layers < 2)
+        raise<value_error>("evaluate: fusion (--fuse ", name(*options.fuse), ") needs two or more layers; ",
+                           requested_layers, " given");
+    const std::string fused_layer =
+        options.fuse ? fused_layer_name(*options.fuse, std::span<const std::string>(layers.data(), requested_layers)) : "";
     // A method defined at the CAM layer only runs there: its run is "<method>@<cam layer>".
     bool cam_only = false;
     for (const auto& m : options.methods) cam_only = model.cam_layer_only(m) || cam_only; // also checks the name
@@ -186,6 +198,11 @@ namespace detail {
             for (const auto& l : layers)
                 if (!model.cam_layer_only(m) || model.same_layer(l, cam_layer))
                     pr.runs.runs.emplace(Runs::key(m, l), LocMetrics(thresholds, options.ious, 50.0));
+        if (options.fuse) {
+            pr.runs.layers.push_back(fused_layer);
+            for (const auto& m : options.methods)
+                if (!model.cam_layer_only(m)) pr.runs.runs.emplace(Runs::key(m, fused_layer), LocMetrics(thresholds, options.ious, 50.0));
+        }
         if (options.centre_baseline) {
             pr.runs.methods.emplace_back(centre_box_method);
             pr.runs.layers.emplace_back(centre_box_layer);
@@ -254,7 +271,8 @@ namespace detail {
 
             // The map of each run for this image (crop maps averaged back to the resized image).
             std::vector<std::pair<std::string, ScoreMap>> run_maps;
-            for (std::size_t mi = 0; mi < options.methods.size(); ++mi)
+            for (std::size_t mi = 0; mi < options.methods.size(); ++mi) {
+                const std::size_t first_of_method = run_maps.size();
                 for (std::size_t li = 0; li < layers.size(); ++li) {
                     const auto& slot = bm.maps[mi][li];
                     if (slot.empty()) continue;
@@ -265,6 +283,12 @@ namespace detail {
                                      : maps[k];
                     run_maps.emplace_back(Runs::key(options.methods[mi], layers[li]), std::move(m));
                 }
+                if (options.fuse && !model.cam_layer_only(options.methods[mi])) {
+                    std::vector<ScoreMap> per_layer;
+                    for (std::size_t li = 0; li < requested_layers; ++li) per_layer.push_back(run_maps[first_of_method + li].second);
+                    run_maps.emplace_back(Runs::key(options.methods[mi], fused_layer), fuse_maps(per_layer, *options.fuse));
+                }
+            }
 
             const ImageSize original{img.height, img.width};
             const ImageSize input_frame = options.tencrop ? ImageSize{options.tencrop_resize, options.tencrop_resize}

@@ -62,6 +62,11 @@ template <GradientSource Source, class IsCamLayer>
         for (std::size_t l = 0; l < layers.size(); ++l) {
             auto& per_slot = per_layer.emplace_back();
             MethodInputs in{&result.targets, nullptr, cost};
+            if (spec.needs_head) {
+                in.logits = &result.logits;
+                if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layers[l]);
+                // else: left empty, and the method's error says the source cannot run the head
+            }
             if (spec.cam_layer_only) {
                 if (!is_cam_layer(layers[l]) || !head) {
                     if (!skip_cam_elsewhere)
@@ -95,6 +100,9 @@ public:
     /// Is the method (by name) defined at the CAM layer only? An unknown name is an error that
     /// lists the valid ones.
     [[nodiscard]] virtual bool cam_layer_only(const std::string& method) const = 0;
+    /// Every method this model can run, by name (what `--methods all` expands to); empty if the
+    /// model does not say.
+    [[nodiscard]] virtual std::vector<std::string> method_names() const { return {}; }
     /// The input side the model was trained at (weights metadata), or 0 if unknown.
     [[nodiscard]] virtual int input_size() const { return 0; }
     /// One pass on `input` (float32 NCHW, preprocessed) for every method at every layer.
@@ -128,6 +136,9 @@ public:
     void check_layer(const std::string& layer) const override { (void)node_(source_, layer); }
     [[nodiscard]] bool cam_layer_only(const std::string& method) const override {
         return MethodRegistry<typename Source::backend>::global().at(method).cam_layer_only;
+    }
+    [[nodiscard]] std::vector<std::string> method_names() const override {
+        return MethodRegistry<typename Source::backend>::global().names();
     }
     [[nodiscard]] int input_size() const override { return input_size_; }
     [[nodiscard]] BatchMaps maps(const io::NchwTensor& x, const std::vector<std::string>& layers,

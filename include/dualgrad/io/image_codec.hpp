@@ -325,12 +325,7 @@ struct JpegHeader {
 /// `image_sizes.txt` gets its image sizes cheaply.
 [[nodiscard]] inline ImageInfo read_image_info(const std::filesystem::path& path) {
     const std::string source = path.string();
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (status.type() == std::filesystem::file_type::not_found) detail::fail_file(source, "cannot open: no such file");
-    if (status.type() == std::filesystem::file_type::directory) detail::fail_file(source, "is a directory, not a file");
-    if (!ec && status.type() != std::filesystem::file_type::regular)
-        detail::fail_file(source, "is not a regular file (a device, FIFO or socket); dualgrad reads files only");
+    detail::check_regular_file(path, source);
     std::ifstream in(path, std::ios::binary);
     if (!in) detail::fail_file(source, "cannot open for reading");
     std::vector<std::byte> head(std::size_t{1} << 20);

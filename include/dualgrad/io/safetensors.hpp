@@ -27,6 +27,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <set>
@@ -229,18 +230,23 @@ public:
     /// Reads and validates the file at `path`.
     [[nodiscard]] static SafetensorsFile open(const std::filesystem::path& path) {
         const std::string source = path.string();
-        // A regular file of at most max_file_bytes (a folder, device or FIFO is an error).
-        auto bytes = io::detail::read_file_bytes(path, max_file_bytes);
-        return SafetensorsFile(std::move(bytes), source);
+        // A regular file of at most max_file_bytes (a folder, device or FIFO is an error), mapped
+        // read-only where the system allows (no copy of the weights), else read.
+        auto file = io::detail::map_file_bytes(path, max_file_bytes);
+        return SafetensorsFile(std::move(file.owner), file.bytes, source, file.mapped);
     }
 
     /// Validates a file's bytes; `source` names it in error messages.
     [[nodiscard]] static SafetensorsFile from_bytes(std::vector<std::byte> bytes, std::string source = "<memory>") {
-        return SafetensorsFile(std::move(bytes), std::move(source));
+        auto owned = std::make_shared<std::vector<std::byte>>(std::move(bytes));
+        const std::span<const std::byte> view(owned->data(), owned->size());
+        return SafetensorsFile(std::move(owned), view, std::move(source));
     }
     [[nodiscard]] static SafetensorsFile from_bytes(std::span<const std::byte> bytes, std::string source = "<memory>") {
-        return SafetensorsFile(std::vector<std::byte>(bytes.begin(), bytes.end()), std::move(source));
+        return from_bytes(std::vector<std::byte>(bytes.begin(), bytes.end()), std::move(source));
     }
+    /// True when the file's bytes are a mapping of the file (`open`), not a copy.
+    [[nodiscard]] bool mapped() const noexcept { return mapped_; }
 
     /// The path or label the file was opened from.
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
@@ -270,7 +276,7 @@ public:
     /// The raw little-endian bytes of tensor `name`.
     [[nodiscard]] std::span<const std::byte> raw_bytes(std::string_view name) const {
         const TensorInfo& t = info(name);
-        return std::span<const std::byte>(bytes_).subspan(data_start_ + t.begin, t.end - t.begin);
+        return bytes_.subspan(data_start_ + t.begin, t.end - t.begin);
     }
 
     /// Tensor `name` as float, row-major. It must have a floating-point dtype.
@@ -358,8 +364,9 @@ public:
     }
 
 private:
-    SafetensorsFile(std::vector<std::byte> bytes, std::string source)
-        : source_(std::move(source)), bytes_(std::move(bytes)) {
+    SafetensorsFile(std::shared_ptr<const void> owner, std::span<const std::byte> bytes, std::string source,
+                    bool mapped = false)
+        : source_(std::move(source)), owner_(std::move(owner)), bytes_(bytes), mapped_(mapped) {
         parse();
     }
 
@@ -477,7 +484,9 @@ private:
     }
 
     std::string source_;
-    std::vector<std::byte> bytes_;
+    std::shared_ptr<const void> owner_; ///< keeps `bytes_` alive: a mapping or a buffer, shared by copies
+    std::span<const std::byte> bytes_;
+    bool mapped_ = false;
     std::size_t data_start_ = 0; ///< 8 + header length: where the data buffer begins in `bytes_`
     std::map<std::string, TensorInfo, std::less<>> tensors_;
     Metadata metadata_;

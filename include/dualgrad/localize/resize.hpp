@@ -14,9 +14,10 @@
 /// - bilinear with an exact 2x reduction in both directions is the 2x2 box average
 ///   (OpenCV switches INTER_LINEAR to INTER_AREA there);
 /// - float maps are accumulated in float, double maps in double with float coefficients,
-///   exactly in OpenCV's order: double maps are bit-identical to OpenCV's scalar 64F path when
-///   the compiler does not contract a*b+c into FMA (the default without -march=haswell or
-///   with -ffp-contract=off); float maps follow the summation order of its SSE2 32F path;
+///   exactly in OpenCV's order: double maps are bit-identical to OpenCV's scalar 64F path and
+///   float maps follow the summation order of its SSE2 32F path. Every product is rounded before
+///   it is added (`detail::rounded`), as OpenCV's separate multiply and add instructions do, so
+///   the results are the same with and without FMA (-march=native) and -ffp-contract;
 /// - 8-bit maps (bicubic only): OpenCV's fixed point (coefficients * 2048, rounded), including
 ///   its SSE2 vertical pass that finishes blocks of 8 outputs in float with round-half-even and
 ///   the scalar tail that rounds in fixed point. That is what `cv2.resize(u8, ..., INTER_CUBIC)`
@@ -31,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "dualgrad/detail/rounded.hpp"
 #include "dualgrad/error.hpp"
 #include "dualgrad/map2d.hpp"
 
@@ -42,11 +44,17 @@ enum class Interpolation { linear, cubic };
 namespace detail {
 
 /// OpenCV's cubic convolution weights (A = -0.75) for a fractional offset x, in float.
+/// Each product is rounded before the next addition (no FMA), as OpenCV's own build computes them.
 inline void cubic_weights(float x, float* w) noexcept {
     constexpr float A = -0.75f;
-    w[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
-    w[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
-    w[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+    const float t = x + 1, u = 1 - x;
+    // ((A * t - 5 * A) * t + 8 * A) * t - 4 * A
+    const float p1 = rounded(A * t) - 5 * A;
+    const float p2 = rounded(p1 * t) + 8 * A;
+    w[0] = rounded(p2 * t) - 4 * A;
+    // ((A + 2) * x - (A + 3)) * x * x + 1, and the same at 1 - x
+    w[1] = rounded(rounded(rounded((A + 2) * x) - (A + 3)) * x * x) + 1;
+    w[2] = rounded(rounded(rounded((A + 2) * u) - (A + 3)) * u * u) + 1;
     w[3] = 1.f - w[0] - w[1] - w[2];
 }
 
@@ -75,7 +83,7 @@ inline ResizeAxis resize_axis(int src_len, int dst_len, Interpolation interp, bo
     const double inv_scale = static_cast<double>(dst_len) / src_len;
     const double scale = 1. / inv_scale;
     for (int d = 0; d < dst_len; ++d) {
-        float f = static_cast<float>((d + 0.5) * scale - 0.5);
+        float f = static_cast<float>(rounded((d + 0.5) * scale) - 0.5);
         int s = static_cast<int>(std::floor(f));
         f -= static_cast<float>(s);
         float* w = a.weight.data() + static_cast<std::size_t>(d) * static_cast<std::size_t>(a.taps);
@@ -140,10 +148,10 @@ Map2D<T> resize_float(const Map2D<T>& src, int h, int w, Interpolation interp) {
             const float* a = ax.weight.data() + static_cast<std::size_t>(x) * static_cast<std::size_t>(taps);
             const int f = ax.first[static_cast<std::size_t>(x)];
             if (taps == 2) {
-                out[x] = f + 1 < sw ? s[f] * a[0] + s[f + 1] * a[1] : s[f];
+                out[x] = f + 1 < sw ? rounded(s[f] * a[0]) + rounded(s[f + 1] * a[1]) : s[f];
             } else {
-                out[x] = s[clamp_index(f, sw)] * a[0] + s[clamp_index(f + 1, sw)] * a[1] +
-                         s[clamp_index(f + 2, sw)] * a[2] + s[clamp_index(f + 3, sw)] * a[3];
+                out[x] = rounded(s[clamp_index(f, sw)] * a[0]) + rounded(s[clamp_index(f + 1, sw)] * a[1]) +
+                         rounded(s[clamp_index(f + 2, sw)] * a[2]) + rounded(s[clamp_index(f + 3, sw)] * a[3]);
             }
         }
     }
@@ -158,7 +166,7 @@ Map2D<T> resize_float(const Map2D<T>& src, int h, int w, Interpolation interp) {
         if (taps == 2) {
             const T b0 = b[0], b1 = b[1];
             const T *s0 = row_ptr(0), *s1 = row_ptr(1);
-            for (int x = 0; x < w; ++x) out[x] = s0[x] * b0 + s1[x] * b1;
+            for (int x = 0; x < w; ++x) out[x] = rounded(s0[x] * b0) + rounded(s1[x] * b1);
         } else {
             const T b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
             const T *s0 = row_ptr(0), *s1 = row_ptr(1), *s2 = row_ptr(2), *s3 = row_ptr(3);
@@ -167,8 +175,9 @@ Map2D<T> resize_float(const Map2D<T>& src, int h, int w, Interpolation interp) {
             int x = 0;
             if constexpr (std::is_same_v<T, float>)
                 for (const int vec_end = w - w % 4; x < vec_end; ++x)
-                    out[x] = s0[x] * b0 + (s1[x] * b1 + (s2[x] * b2 + s3[x] * b3));
-            for (; x < w; ++x) out[x] = s0[x] * b0 + s1[x] * b1 + s2[x] * b2 + s3[x] * b3;
+                    out[x] = rounded(s0[x] * b0) + (rounded(s1[x] * b1) + (rounded(s2[x] * b2) + rounded(s3[x] * b3)));
+            for (; x < w; ++x)
+                out[x] = rounded(s0[x] * b0) + rounded(s1[x] * b1) + rounded(s2[x] * b2) + rounded(s3[x] * b3);
         }
     }
     return dst;
@@ -236,9 +245,9 @@ template <std::floating_point T>
         std::uint8_t* out = dst.row(y);
         for (int x = 0; x < vec_end; ++x) {
             float v = static_cast<float>(s[3][x]) * fb3;
-            v = static_cast<float>(s[2][x]) * fb2 + v;
-            v = static_cast<float>(s[1][x]) * fb1 + v;
-            v = static_cast<float>(s[0][x]) * fb0 + v;
+            v = detail::rounded(static_cast<float>(s[2][x]) * fb2) + v;
+            v = detail::rounded(static_cast<float>(s[1][x]) * fb1) + v;
+            v = detail::rounded(static_cast<float>(s[0][x]) * fb0) + v;
             out[x] = saturate_u8(std::lrint(v));
         }
         for (int x = vec_end; x < width; ++x) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,15 @@ struct CpuModel {
     /// One forward and one batched backward pass on `exec`'s threads (`nn::Graph::gradients`).
     [[nodiscard]] GradientResult<EigenBackend> gradients(const nn::Tensor& x, const GradientRequest& request) const {
         return graph.gradients(x, request, exec);
+    }
+
+    /// What `head_forward` needs for `layer` (one forward pass of `x`; `nn::Graph::head_state`).
+    [[nodiscard]] nn::Graph::HeadState head_state(const nn::Tensor& x, const std::string& layer) const {
+        return graph.head_state(x, layer, exec);
+    }
+    /// The logits of the part above the layer on new values of it (`nn::Graph::head_forward`).
+    [[nodiscard]] Logits head_forward(const nn::Graph::HeadState& h, const nn::Tensor& s, std::span<const int> samples) const {
+        return graph.head_forward(h, s, samples, exec);
     }
 
     /// The CAM head (weights and bias of `description.cam_weight`/`cam_bias`), viewing the loaded parameters.

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -231,6 +232,110 @@ public:
         for (auto& v : values) give(v);
         for (auto& g : grads) give(g);
         return result;
+    }
+
+    /// What `head_forward` needs of one input batch: the value of the tapped layer (S) and the
+    /// values below it that the part above it reads (a skip connection around the layer).
+    struct HeadState {
+        int layer = -1;
+        Shape4 input_shape;
+        Tensor activations;            ///< S, N x K x H x W
+        std::vector<char> above;       ///< nodes whose value depends on the layer's
+        std::map<int, Tensor> frontier; ///< values of other nodes that nodes above read
+    };
+
+    /// One forward pass of `x` that keeps what `head_forward` needs for `layer` (Ablation-CAM and
+    /// the other perturbation methods re-run the part above the layer only). Throws `value_error`
+    /// if the logits do not depend on the layer.
+    [[nodiscard]] HeadState head_state(const Tensor& x, std::string_view layer, const ExecContext& ctx = {}) const {
+        HeadState h;
+        h.layer = node(layer);
+        h.input_shape = shape_of(x);
+        const auto N = nodes_.size();
+        h.above.assign(N, 0);
+        h.above[static_cast<std::size_t>(h.layer)] = 1;
+        std::vector<char> keep(N, 0);
+        keep[static_cast<std::size_t>(h.layer)] = 1;
+        for (std::size_t i = static_cast<std::size_t>(h.layer) + 1; i < N; ++i)
+            for (int j : nodes_[i].inputs) h.above[i] = h.above[i] || h.above[static_cast<std::size_t>(j)];
+        if (!h.above[static_cast<std::size_t>(output_)])
+            dualgrad::detail::raise<value_error>("layer '", name(h.layer), "' is not upstream of the logits ('",
+                                                 name(output_), "')");
+        for (std::size_t i = static_cast<std::size_t>(h.layer) + 1; i < N; ++i)
+            if (h.above[i])
+                for (int j : nodes_[i].inputs)
+                    if (!h.above[static_cast<std::size_t>(j)]) keep[static_cast<std::size_t>(j)] = 1;
+        const PassScope pass(*pool_);
+        std::vector<Tensor> values(N);
+        (void)run_forward(x, keep, values, ctx);
+        for (std::size_t i = 0; i < N; ++i) {
+            if (!keep[i]) {
+                give(values[i]);
+                continue;
+            }
+            if (static_cast<int>(i) == h.layer) h.activations = std::move(values[i]);
+            else h.frontier.emplace(static_cast<int>(i), std::move(values[i]));
+        }
+        return h;
+    }
+
+    /// The logits of the part of the graph above `h.layer`, run on `s` (M x K x H x W): row m
+    /// replaces the layer's value of sample `sample[m]` of the batch `h` was made from (values
+    /// below the layer that the part above reads are those of that sample). With `s` equal to
+    /// `h.activations` and `sample` = 0..N-1 this is the plain forward's logits.
+    [[nodiscard]] Logits head_forward(const HeadState& h, const Tensor& s, std::span<const int> sample,
+                                      const ExecContext& ctx = {}) const {
+        const Shape4 ss = shape_of(s), hs = shape_of(h.activations);
+        if (ss.c != hs.c || ss.h != hs.h || ss.w != hs.w)
+            dualgrad::detail::raise<shape_error>("head_forward: the values for layer '", name(h.layer), "' are ", ss,
+                                                 " but the layer's are ", hs, " per sample");
+        if (static_cast<std::int64_t>(sample.size()) != ss.n)
+            dualgrad::detail::raise<shape_error>("head_forward: ", sample.size(), " sample indices for ", ss.n, " rows");
+        for (int n : sample)
+            if (n < 0 || n >= hs.n)
+                dualgrad::detail::raise<value_error>("head_forward: sample index ", n, " outside [0, ", hs.n, ")");
+        const PassScope pass(*pool_);
+        const auto N = nodes_.size();
+        Shape4 in = h.input_shape;
+        in.n = ss.n;
+        const std::vector<Shape4> shapes = infer_shapes(in);
+        std::vector<int> remaining(N, 0);
+        for (std::size_t i = static_cast<std::size_t>(h.layer) + 1; i < N; ++i)
+            if (h.above[i])
+                for (int j : nodes_[i].inputs) ++remaining[static_cast<std::size_t>(j)];
+        std::vector<Tensor> values(N);
+        std::map<int, Tensor> gathered; // frontier values, row m from sample[m]
+        auto input_of = [&](int j) -> const Tensor* {
+            if (j == h.layer) return &s;
+            if (h.above[static_cast<std::size_t>(j)]) return &values[static_cast<std::size_t>(j)];
+            auto g = gathered.find(j);
+            if (g == gathered.end()) {
+                const Tensor& f = h.frontier.at(j);
+                const Shape4 fs = shape_of(f);
+                const auto per = fs.per_sample();
+                Tensor t(ss.n, fs.c, fs.h, fs.w);
+                for (std::int64_t m = 0; m < ss.n; ++m)
+                    std::copy_n(f.data() + sample[static_cast<std::size_t>(m)] * per, per, t.data() + m * per);
+                g = gathered.emplace(j, std::move(t)).first;
+            }
+            return &g->second;
+        };
+        for (std::size_t i = static_cast<std::size_t>(h.layer) + 1; i < N; ++i) {
+            if (!h.above[i]) continue;
+            const Node& nd = nodes_[i];
+            std::vector<const Tensor*> ins;
+            for (int j : nd.inputs) ins.push_back(input_of(j));
+            values[i] = take(shapes[i].count());
+            nd.layer->forward(ins, values[i], ctx);
+            for (int j : nd.inputs) {
+                const auto ju = static_cast<std::size_t>(j);
+                if (--remaining[ju] == 0 && h.above[ju] && static_cast<int>(ju) != h.layer && static_cast<int>(ju) != output_)
+                    give(values[ju]);
+            }
+        }
+        auto logits = to_logits(values[static_cast<std::size_t>(output_)]);
+        for (auto& v : values) give(v);
+        return logits;
     }
 
 private:

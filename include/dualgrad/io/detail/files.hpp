@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dualgrad/error.hpp"
@@ -30,18 +34,24 @@ template <class... Args>
 /// The largest file `read_file_bytes` reads unless told otherwise: 1 GiB.
 inline constexpr std::uint64_t default_max_file_bytes = std::uint64_t{1} << 30;
 
-/// Reads a whole file of at most `max_bytes` bytes. A missing or unreadable path, a folder, a
-/// device or FIFO (which could block or never end) and a file over the limit are `io_error`s
-/// naming it; nothing is allocated for an oversized file.
-[[nodiscard]] inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path,
-                                                            std::uint64_t max_bytes = default_max_file_bytes) {
-    const std::string source = path.string();
+/// A missing path, a folder, a device, FIFO or socket (which could block or never end) is an
+/// `io_error` naming `source`.
+inline void check_regular_file(const std::filesystem::path& path, std::string_view source) {
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
     if (status.type() == std::filesystem::file_type::not_found) fail_file(source, "cannot open: no such file");
     if (status.type() == std::filesystem::file_type::directory) fail_file(source, "is a directory, not a file");
     if (!ec && status.type() != std::filesystem::file_type::regular)
         fail_file(source, "is not a regular file (a device, FIFO or socket); dualgrad reads files only");
+}
+
+/// Reads a whole file of at most `max_bytes` bytes. A missing or unreadable path, a folder, a
+/// device or FIFO (which could block or never end) and a file over the limit are `io_error`s
+/// naming it; nothing is allocated for an oversized file.
+[[nodiscard]] inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& path,
+                                                            std::uint64_t max_bytes = default_max_file_bytes) {
+    const std::string source = path.string();
+    check_regular_file(path, source);
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) fail_file(source, "cannot open for reading");
     const std::streamoff size = in.tellg();
@@ -53,6 +63,54 @@ inline constexpr std::uint64_t default_max_file_bytes = std::uint64_t{1} << 30;
     if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
         fail_file(source, "read error after ", in.gcount(), " of ", size, " bytes");
     return bytes;
+}
+
+/// A whole file's bytes, read-only, with their owner: a read-only private mapping of the file
+/// where the system maps it, else a buffer the file was read into. Copies share the bytes.
+struct FileBytes {
+    std::shared_ptr<const void> owner;
+    std::span<const std::byte> bytes;
+    bool mapped = false; ///< true: a mapping (no copy of the file was made)
+};
+
+/// `read_file_bytes`' checks (a regular file of at most `max_bytes`), then the file mapped
+/// read-only and populated at once (one system call instead of a page fault per page, no copy,
+/// no zero-filled buffer). A file that cannot be mapped (an empty file, a filesystem without
+/// mmap) is read instead, with no error. The mapping shows the file as it is on disk: a file
+/// truncated by another process while it is mapped ends the process with SIGBUS when the lost
+/// pages are read, as with every mmap-based weight loader (safetensors, PyTorch).
+[[nodiscard]] inline FileBytes map_file_bytes(const std::filesystem::path& path,
+                                              std::uint64_t max_bytes = default_max_file_bytes) {
+    const std::string source = path.string();
+    check_regular_file(path, source);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            const auto size = static_cast<std::uint64_t>(st.st_size);
+            if (size > max_bytes) {
+                ::close(fd);
+                fail_file(source, "is ", size, " bytes, over the limit of ", max_bytes, " bytes for this kind of file");
+            }
+            void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+            ::close(fd);
+            if (p != MAP_FAILED) {
+                const auto n = static_cast<std::size_t>(size);
+                FileBytes f;
+                f.owner = std::shared_ptr<const void>(p, [n](const void* q) { ::munmap(const_cast<void*>(q), n); });
+                f.bytes = std::span<const std::byte>(static_cast<const std::byte*>(p), n);
+                f.mapped = true;
+                return f;
+            }
+        } else {
+            ::close(fd);
+        }
+    }
+    auto buffer = std::make_shared<std::vector<std::byte>>(read_file_bytes(path, max_bytes));
+    FileBytes f;
+    f.bytes = std::span<const std::byte>(buffer->data(), buffer->size());
+    f.owner = std::move(buffer);
+    return f;
 }
 
 /// Writes `bytes` to `path` all or nothing: into a temporary file in the same folder, checked on

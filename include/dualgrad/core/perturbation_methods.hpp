@@ -1,0 +1,151 @@
+#pragma once
+/// \file
+/// Methods that perturb the tapped layer and read the classifier's answer: Ablation-CAM (Desai and
+/// Ramaswamy 2020, as pytorch-grad-cam 1.5 `AblationCAM` computes it). They need a source that can
+/// run the part of the network above a layer on new values of it (`HeadSource`: the CPU engine),
+/// which costs a fraction of a full forward pass at late layers: no pass repeats the layers below.
+///
+/// Ablation-CAM, for sample n, target class c and channel k:
+/// - the layer's value with channel k replaced by the ablation value: 0 if the sample's smallest
+///   activation is 0 (after a ReLU), else that minimum minus 1e7 (pytorch-grad-cam's `AblationLayer`);
+/// - y_c^k, the logit of c for that value; w_k = (y_c - y_c^k) / y_c with y_c the unperturbed logit;
+/// - the map relu(sum_k w_k S_k).
+/// One ablated pass gives every class's logit, so all target slots share the N K head rows, run in
+/// batches of `MethodInputs::head_batch` rows (pytorch-grad-cam runs K full forwards per target).
+///
+///     auto head = dualgrad::make_head_forward(model, x, "layer4.2");
+///     auto maps = dualgrad::ablation_cam<EigenBackend>(S, targets, logits, head);
+
+#include <algorithm>
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dualgrad/backend/ops.hpp"
+#include "dualgrad/core/targets.hpp"
+#include "dualgrad/error.hpp"
+
+namespace dualgrad {
+
+/// Writes M x K x H x W new values of a layer (row-major floats) into the span it is given.
+using HeadFill = std::function<void(std::span<float>)>;
+
+/// Runs the part of a network above one layer on M new values of it, which `fill` writes straight
+/// into the source's input buffer (no intermediate copy); row m replaces the layer's value of
+/// sample `samples[m]`. Returns M x classes logits.
+using HeadForward = std::function<Logits(Shape4 shape, std::span<const int> samples, const HeadFill& fill)>;
+
+/// A gradient source that can also run the part above a layer (`nn::Graph`, `models::CpuModel`):
+/// `head_state(x, layer)` runs one forward pass of x and keeps what `head_forward(state, s,
+/// samples)` needs.
+template <class Source>
+concept HeadSource = requires(const Source& src, const typename Source::input_type& x, const std::string& layer) {
+    src.head_state(x, layer);
+};
+
+/// The `HeadForward` of `source` at `layer` for the batch `x` (one forward pass now; `source`
+/// must outlive the result).
+template <HeadSource Source>
+[[nodiscard]] HeadForward make_head_forward(const Source& source, const typename Source::input_type& x,
+                                            const std::string& layer) {
+    using B = typename Source::backend;
+    using T = typename B::tensor;
+    struct State {
+        decltype(source.head_state(x, layer)) head;
+        T buffer; // reused while the shape stays the same: no fresh pages per pass
+    };
+    auto state = std::make_shared<State>(State{source.head_state(x, layer), T{}});
+    return [&source, state](Shape4 shape, std::span<const int> samples, const HeadFill& fill) {
+        const auto count = static_cast<std::size_t>(shape.count());
+        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
+            if (B::shape(state->buffer) != shape) state->buffer = B::from_host(shape, std::vector<float>(count));
+            fill(std::span<float>(state->buffer.data(), count));
+            return source.head_forward(state->head, state->buffer, samples);
+        } else {
+            std::vector<float> v(count);
+            fill(v);
+            return source.head_forward(state->head, B::from_host(shape, v), samples);
+        }
+    };
+}
+
+/// Ablation-CAM's channel weights, `slots` vectors of N*K values (see the file comment).
+[[nodiscard]] inline std::vector<std::vector<float>> ablation_weights(std::span<const float> S, Shape4 s,
+                                                                      const Targets& targets, const Logits& logits,
+                                                                      const HeadForward& head, int batch = 32) {
+    if (!head)
+        detail::raise<value_error>("ablationcam needs a source that can run the network above the layer (the CPU "
+                                   "engine); this one cannot");
+    if (batch < 1) detail::raise<value_error>("ablationcam: head batch ", batch, " must be at least 1");
+    if (targets.samples() != s.n || logits.samples() != s.n)
+        detail::raise<shape_error>("ablationcam: ", targets.samples(), " target lists and ", logits.samples(),
+                                   " logit rows for ", s.n, " samples");
+    targets.check_classes(logits.classes());
+    const std::int64_t K = s.c, per = s.c * s.plane(), plane = s.plane();
+    const int T = targets.slots();
+    // ablated[(n K + k) T + t]: the logit of target t of sample n with channel k ablated.
+    std::vector<float> ablated(static_cast<std::size_t>(s.n * K * T));
+    std::vector<int> samples;
+    std::vector<std::int64_t> rows; // n K + k of each chunk row
+    std::vector<float> ablation_value(static_cast<std::size_t>(s.n));
+    for (std::int64_t n = 0; n < s.n; ++n) {
+        const auto first = S.begin() + n * per;
+        const float lo = *std::min_element(first, first + per);
+        ablation_value[static_cast<std::size_t>(n)] = lo == 0.0f ? 0.0f : lo - 1e7f;
+    }
+    auto flush = [&] {
+        if (rows.empty()) return;
+        const Shape4 cs{static_cast<std::int64_t>(rows.size()), s.c, s.h, s.w};
+        const Logits out = head(cs, samples, [&](std::span<float> dst) {
+            // Row r: sample n's values, with channel k set to the ablation value.
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                const std::int64_t n = rows[r] / K, k = rows[r] % K;
+                float* row = dst.data() + static_cast<std::ptrdiff_t>(r) * per;
+                std::copy_n(S.begin() + n * per, per, row);
+                std::fill_n(row + k * plane, plane, ablation_value[static_cast<std::size_t>(n)]);
+            }
+        });
+        if (out.samples() != cs.n || out.classes() != logits.classes())
+            detail::raise<shape_error>("ablationcam: the head gave ", out.samples(), " x ", out.classes(),
+                                       " logits for ", cs.n, " rows of ", logits.classes(), " classes");
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            const int n = samples[r];
+            for (int t = 0; t < T; ++t)
+                ablated[static_cast<std::size_t>(rows[r] * T + t)] = out.row(static_cast<int>(r))[static_cast<std::size_t>(targets(n, t))];
+        }
+        samples.clear(), rows.clear();
+    };
+    for (std::int64_t n = 0; n < s.n; ++n)
+        for (std::int64_t k = 0; k < K; ++k) {
+            samples.push_back(static_cast<int>(n));
+            rows.push_back(n * K + k);
+            if (static_cast<int>(rows.size()) == batch) flush();
+        }
+    flush();
+    std::vector<std::vector<float>> w(static_cast<std::size_t>(T), std::vector<float>(static_cast<std::size_t>(s.n * K)));
+    for (int t = 0; t < T; ++t)
+        for (std::int64_t n = 0; n < s.n; ++n) {
+            const float y = logits.row(static_cast<int>(n))[static_cast<std::size_t>(targets(static_cast<int>(n), t))];
+            for (std::int64_t k = 0; k < K; ++k)
+                w[static_cast<std::size_t>(t)][static_cast<std::size_t>(n * K + k)] =
+                    (y - ablated[static_cast<std::size_t>((n * K + k) * T + t)]) / y;
+        }
+    return w;
+}
+
+/// Ablation-CAM: one map per target slot, N x 1 x H x W (see the file comment).
+template <TensorBackend B>
+[[nodiscard]] std::vector<typename B::tensor> ablation_cam(const typename B::tensor& S, const Targets& targets,
+                                                           const Logits& logits, const HeadForward& head, int batch = 32) {
+    ops::require_nonempty<B>(S, "activations S");
+    const auto host = B::to_host(S);
+    const auto w = ablation_weights(host, B::shape(S), targets, logits, head, batch);
+    std::vector<typename B::tensor> maps;
+    for (const auto& wt : w) maps.push_back(ops::relu<B>(ops::channel_sum<B>(S, wt)));
+    return maps;
+}
+
+} // namespace dualgrad

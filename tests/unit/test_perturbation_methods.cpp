@@ -1,0 +1,125 @@
+// Ablation-CAM on the CPU engine's head passes against tests/fixtures/models/resnet50.ablation.json,
+// made by tools/fixtures/make_ablation_fixture.py: pytorch-grad-cam's recipe (a forward hook
+// replaces the layer's output, the whole network runs again) in float64 and float32 PyTorch. The
+// allowance is twice the float32-vs-float64 difference at each value, or 1e-4 of the map's scale.
+#include <cmath>
+#include <fstream>
+#include <numeric>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <dualgrad/core/method_registry.hpp>
+#include <dualgrad/eval/maps.hpp>
+#include <dualgrad/models/cpu_model.hpp>
+
+#include "model_fixtures.hpp"
+
+using namespace dualgrad;
+
+namespace {
+nn::Tensor input_tensor() {
+    const auto f = io::SafetensorsFile::open(dgtest::model_fixture("resnet50.expected.safetensors"));
+    const auto& info = f.info("input");
+    nn::Tensor t(info.shape.at(0), info.shape.at(1), info.shape.at(2), info.shape.at(3));
+    f.read_float_into("input", {t.data(), static_cast<std::size_t>(t.size())});
+    return t;
+}
+} // namespace
+
+TEST_CASE("The head pass gives the full forward's logits, row by row", "[nn][head]") {
+    auto model = models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors"));
+    const nn::Tensor x = input_tensor();
+    const Logits full = model.graph.forward(x, model.exec);
+    for (const char* layer : {"layer2.3", "layer3.5", "layer4.2", "layer4.1.relu"}) {
+        INFO("layer " << layer);
+        const auto h = model.head_state(x, layer);
+        // Rows in another order, one sample twice: row m is sample `order[m]` everywhere.
+        const std::vector<int> order{1, 0, 1};
+        const Shape4 s = nn::shape_of(h.activations);
+        nn::Tensor t(3, s.c, s.h, s.w);
+        for (int m = 0; m < 3; ++m)
+            std::copy_n(h.activations.data() + order[static_cast<std::size_t>(m)] * s.per_sample(), s.per_sample(),
+                        t.data() + m * s.per_sample());
+        const Logits got = model.head_forward(h, t, order);
+        for (int m = 0; m < 3; ++m)
+            for (int c = 0; c < full.classes(); ++c)
+                REQUIRE(got.row(m)[static_cast<std::size_t>(c)] == full.row(order[static_cast<std::size_t>(m)])[static_cast<std::size_t>(c)]);
+    }
+    const auto h = model.head_state(x, "layer4.2");
+    REQUIRE_THROWS_WITH(model.head_forward(h, h.activations, std::vector<int>{0, 2}),
+                        Catch::Contains("sample index 2 outside [0, 2)"));
+    REQUIRE_THROWS_WITH(model.head_forward(h, h.activations, std::vector<int>{0}), Catch::Contains("1 sample indices for 2 rows"));
+    REQUIRE_THROWS_WITH(model.head_state(x, "layer9"), Catch::Contains("unknown layer 'layer9'"));
+}
+
+TEST_CASE("Ablation-CAM matches pytorch-grad-cam's recipe in PyTorch", "[core][ablationcam][fixture]") {
+    std::ifstream in(DUALGRAD_FIXTURES_DIR "/models/resnet50.ablation.json");
+    REQUIRE(in.good());
+    const auto f = nlohmann::json::parse(in);
+    auto model = eval::cpu_map_model(models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors")));
+    const nn::Tensor x = input_tensor();
+    io::NchwTensor batch;
+    batch.shape = {x.dimension(0), x.dimension(1), x.dimension(2), x.dimension(3)};
+    batch.values.assign(x.data(), x.data() + x.size());
+    int nonzero_maps = 0;
+    for (const auto& [layer, want] : f["layers"].items()) {
+        INFO("layer " << layer);
+        const auto bm = model->maps(batch, {layer}, {"ablationcam"}, TargetRule::top_k(2));
+        for (int n = 0; n < 2; ++n)
+            for (int t = 0; t < 2; ++t) REQUIRE(bm.targets(n, t) == f["targets"][n][t].get<int>());
+        for (int t = 0; t < 2; ++t) {
+            const auto m64 = want["maps64"][t].get<std::vector<double>>();
+            const auto m32 = want["maps32"][t].get<std::vector<double>>();
+            std::vector<float> got;
+            for (const auto& map : bm.maps[0][0][static_cast<std::size_t>(t)])
+                got.insert(got.end(), map.values().begin(), map.values().end());
+            REQUIRE(got.size() == m64.size());
+            double scale = 0;
+            for (double v : m64) scale = std::max(scale, std::abs(v));
+            nonzero_maps += scale > 0; // a map that the ReLU zeroed must come out exactly zero here too
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                const double allow = std::max(2 * std::abs(m32[i] - m64[i]), 1e-4 * std::max(scale, 1.0));
+                INFO("slot " << t << " element " << i << ": got " << got[i] << ", float64 " << m64[i] << ", float32 " << m32[i]);
+                REQUIRE(std::isfinite(got[i]));
+                REQUIRE(std::abs(got[i] - m64[i]) <= allow);
+            }
+        }
+    }
+    REQUIRE(nonzero_maps == 3); // of the 4 (layer3.5's second slot is all negative before the ReLU)
+}
+
+TEST_CASE("Ablation-CAM: head batches of any size give the same weights", "[core][ablationcam]") {
+    auto model = models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors"));
+    const nn::Tensor x = input_tensor();
+    GradientRequest request;
+    request.layers = {"layer4.2"};
+    request.targets = TargetRule::top_k(2);
+    const auto result = model.gradients(x, request);
+    result.layers.at(0).validate();
+    const auto head = make_head_forward(model, x, "layer4.2");
+    const auto S = EigenBackend::to_host(result.layers[0].activations);
+    const Shape4 s = EigenBackend::shape(result.layers[0].activations);
+    const auto ref = ablation_weights(S, s, result.targets, result.logits, head, 32);
+    for (int batch : {1, 7, 1000}) {
+        INFO("batch " << batch);
+        const auto w = ablation_weights(S, s, result.targets, result.logits, head, batch);
+        for (std::size_t t = 0; t < w.size(); ++t)
+            for (std::size_t i = 0; i < w[t].size(); ++i) REQUIRE(w[t][i] == Approx(ref[t][i]).margin(1e-6));
+    }
+}
+
+TEST_CASE("Ablation-CAM without a head pass is a named error", "[core][ablationcam][errors]") {
+    using B = EigenBackend;
+    LayerGradients<B> g;
+    g.activations = B::from_host({1, 2, 2, 2}, std::vector<float>(8, 1.0f));
+    const Targets targets(std::vector<std::vector<int>>{{0}});
+    const Logits logits(1, 3, {1.0f, 0.5f, 0.2f});
+    MethodInputs in;
+    in.targets = &targets;
+    REQUIRE_THROWS_WITH(class_maps<B>("ablationcam", g, in), Catch::Contains("needs the targets and the logits"));
+    in.logits = &logits;
+    REQUIRE_THROWS_WITH(class_maps<B>("ablationcam", g, in),
+                        Catch::Contains("ablationcam needs a source that can run the network above the layer"));
+    REQUIRE(MethodRegistry<B>::global().at("ablationcam").needs_head);
+}
