@@ -15,6 +15,7 @@
 #include <dualgrad/eval/maps.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
+#include "random_weights.hpp"
 #include "ratio_reporter.hpp"
 
 namespace {
@@ -34,23 +35,8 @@ Setup& setup() {
         models::CpuModel m{d, models::build_graph(d)};
         m.exec.threads = 2;
         std::mt19937 rng(2020);
-        std::uniform_real_distribution<float> u(0.0f, 1.0f);
+        dgbench::randomize(m.graph, rng);
         std::normal_distribution<float> gauss(0.0f, 1.0f);
-        for (auto& [name, p] : m.graph.parameters()) {
-            auto& v = *p.data;
-            const auto ends = [&](const std::string& suffix) {
-                return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), std::string::npos, suffix) == 0;
-            };
-            if (ends("running_var")) for (auto& x : v) x = 0.5f + u(rng);
-            else if (ends("running_mean") || ends("bias")) for (auto& x : v) x = 0.2f * (u(rng) - 0.5f);
-            else if (p.shape.size() == 1) for (auto& x : v) x = 0.5f + u(rng);
-            else {
-                std::int64_t fan_in = 1;
-                for (std::size_t i = 1; i < p.shape.size(); ++i) fan_in *= p.shape[i];
-                const float sd = std::sqrt(2.0f / static_cast<float>(fan_in));
-                for (auto& x : v) x = sd * gauss(rng);
-            }
-        }
         Setup e;
         e.x.shape = {1, 3, 224, 224};
         e.x.values.resize(3 * 224 * 224);
