@@ -50,6 +50,7 @@
 #include <dualgrad/models/cpu_model.hpp>
 #include <dualgrad/models/torch_model.hpp>
 
+#include "random_weights.hpp"
 #include "ratio_reporter.hpp"
 
 // --- heap accounting: the process's malloc family, interposed -------------------------------------
@@ -149,24 +150,11 @@ Engines& engines(const Case& c) {
     const auto d = models::describe(c.arch, {.num_classes = 1000, .width = 0.25, .large_feature_map = true});
     Engines e{{d, models::build_graph(d)}, models::TorchModel(d), std::nullopt, std::nullopt, {}, {}, nn::Tensor(1, 3, 224, 224), {}, {}, c.layers};
     std::mt19937 rng(2020);
-    std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    std::normal_distribution<float> gauss(0.0f, 1.0f);
-    for (auto& [name, p] : e.cpu.graph.parameters()) {
-        auto& v = *p.data;
-        const auto ends = [&](const char* s) { return name.size() >= std::char_traits<char>::length(s) &&
-                                                      name.compare(name.size() - std::char_traits<char>::length(s), std::string::npos, s) == 0; };
-        if (ends("running_var")) for (auto& x : v) x = 0.5f + u(rng);
-        else if (ends("running_mean") || ends("bias")) for (auto& x : v) x = 0.2f * (u(rng) - 0.5f);
-        else if (p.shape.size() == 1) for (auto& x : v) x = 0.5f + u(rng); // BatchNorm weight
-        else {
-            std::int64_t fan_in = 1;
-            for (std::size_t i = 1; i < p.shape.size(); ++i) fan_in *= p.shape[i];
-            const float sd = std::sqrt(2.0f / static_cast<float>(fan_in));
-            for (auto& x : v) x = sd * gauss(rng);
-        }
+    dgbench::randomize(e.cpu.graph, rng);
+    for (auto& [name, p] : e.cpu.graph.parameters())
         e.torch.parameters().at(name) =
-            at::from_blob(v.data(), p.shape, at::TensorOptions().dtype(at::kFloat)).clone();
-    }
+            at::from_blob(p.data->data(), p.shape, at::TensorOptions().dtype(at::kFloat)).clone();
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
     for (std::int64_t i = 0; i < e.x.size(); ++i) e.x.data()[i] = gauss(rng);
 
     // The head above the earliest tapped layer, with the same parameters, and its input.

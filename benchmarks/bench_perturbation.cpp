@@ -22,6 +22,7 @@
 #include <dualgrad/core/perturbation_methods.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
+#include "random_weights.hpp"
 #include "ratio_reporter.hpp"
 
 namespace {
@@ -42,24 +43,8 @@ Setup& setup() {
         Setup e{models::CpuModel{d, models::build_graph(d)}, nn::Tensor(1, 3, 224, 224), {}, {}};
         e.model.exec.threads = threads;
         std::mt19937 rng(2020);
-        std::uniform_real_distribution<float> u(0.0f, 1.0f);
+        dgbench::randomize(e.model.graph, rng);
         std::normal_distribution<float> gauss(0.0f, 1.0f);
-        for (auto& [name, p] : e.model.graph.parameters()) {
-            auto& v = *p.data;
-            const auto ends = [&](const char* suffix) {
-                const std::string s(suffix);
-                return name.size() >= s.size() && name.compare(name.size() - s.size(), std::string::npos, s) == 0;
-            };
-            if (ends("running_var")) for (auto& x : v) x = 0.5f + u(rng);
-            else if (ends("running_mean") || ends("bias")) for (auto& x : v) x = 0.2f * (u(rng) - 0.5f);
-            else if (p.shape.size() == 1) for (auto& x : v) x = 0.5f + u(rng);
-            else {
-                std::int64_t fan_in = 1;
-                for (std::size_t i = 1; i < p.shape.size(); ++i) fan_in *= p.shape[i];
-                const float sd = std::sqrt(2.0f / static_cast<float>(fan_in));
-                for (auto& x : v) x = sd * gauss(rng);
-            }
-        }
         for (std::int64_t i = 0; i < e.x.size(); ++i) e.x.data()[i] = gauss(rng);
         e.logits = e.model.graph.forward(e.x, e.model.exec);
         e.targets = Targets::top1(e.logits);

@@ -26,9 +26,11 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const auto& r : runs) {
             if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-            times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-            if (auto it = r.counters.find("peak_bytes"); it != r.counters.end())
-                peaks_[r.benchmark_name()] = it->second.value;
+            // "/iterations:N" is left out, so benchmarks run with different fixed iteration counts pair up.
+            std::string name = r.benchmark_name();
+            if (const auto it = name.find("/iterations:"); it != std::string::npos) name.erase(it);
+            times_[name] = r.GetAdjustedRealTime();
+            if (auto it = r.counters.find("peak_bytes"); it != r.counters.end()) peaks_[name] = it->second.value;
         }
         ConsoleReporter::ReportRuns(runs);
     }

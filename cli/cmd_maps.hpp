@@ -41,7 +41,7 @@ inline void add_maps(CLI::App& app) {
         ->required()
         ->delimiter(',');
     cmd->add_option("--method", opt->methods,
-                    "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, layercam, pcs, dgl, eigencam, ablationcam, "
+                    "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, layercam, pcs, dgl, eigencam, ablationcam, scorecam, "
                     "eigengradcam, randomcam, or all (comma-separated for several: PREFIX.<method>.<layer>.npy)")
         ->required()
         ->delimiter(',');

@@ -92,6 +92,9 @@ template <GradientSource G, CostPolicy Cost = ReferenceCost>
             in.logits = &result.logits;
             if constexpr (HeadSource<G>) in.head = make_head_forward(source, input, options.layer);
         }
+        if (spec.needs_input) {
+            if constexpr (InputSource<G>) in.input = make_input_forward(source, input);
+        }
         maps = class_maps<B>(options.method, result.layers.at(0), in);
     } else { // a cost policy of the user's own: the built-in methods take it directly
         MapOptions<Cost> o{options.cost, options.fc};

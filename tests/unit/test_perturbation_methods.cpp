@@ -53,7 +53,7 @@ TEST_CASE("The head pass gives the full forward's logits, row by row", "[nn][hea
     REQUIRE_THROWS_WITH(model.head_state(x, "layer9"), Catch::Contains("unknown layer 'layer9'"));
 }
 
-TEST_CASE("Ablation-CAM matches pytorch-grad-cam's recipe in PyTorch", "[core][ablationcam][fixture]") {
+TEST_CASE("Ablation-CAM and Score-CAM match pytorch-grad-cam's recipes in PyTorch", "[core][ablationcam][scorecam][fixture]") {
     std::ifstream in(DUALGRAD_FIXTURES_DIR "/models/resnet50.ablation.json");
     REQUIRE(in.good());
     const auto f = nlohmann::json::parse(in);
@@ -62,15 +62,18 @@ TEST_CASE("Ablation-CAM matches pytorch-grad-cam's recipe in PyTorch", "[core][a
     io::NchwTensor batch;
     batch.shape = {x.dimension(0), x.dimension(1), x.dimension(2), x.dimension(3)};
     batch.values.assign(x.data(), x.data() + x.size());
+    const std::string method = GENERATE(as<std::string>{}, "ablationcam", "scorecam");
+    const std::string key = method == "ablationcam" ? "maps" : "score_maps";
+    INFO("method " << method);
     int nonzero_maps = 0;
     for (const auto& [layer, want] : f["layers"].items()) {
         INFO("layer " << layer);
-        const auto bm = model->maps(batch, {layer}, {"ablationcam"}, TargetRule::top_k(2));
+        const auto bm = model->maps(batch, {layer}, {method}, TargetRule::top_k(2));
         for (int n = 0; n < 2; ++n)
             for (int t = 0; t < 2; ++t) REQUIRE(bm.targets(n, t) == f["targets"][n][t].get<int>());
         for (int t = 0; t < 2; ++t) {
-            const auto m64 = want["maps64"][t].get<std::vector<double>>();
-            const auto m32 = want["maps32"][t].get<std::vector<double>>();
+            const auto m64 = want[key + "64"][t].get<std::vector<double>>();
+            const auto m32 = want[key + "32"][t].get<std::vector<double>>();
             std::vector<float> got;
             for (const auto& map : bm.maps[0][0][static_cast<std::size_t>(t)])
                 got.insert(got.end(), map.values().begin(), map.values().end());
@@ -86,7 +89,9 @@ TEST_CASE("Ablation-CAM matches pytorch-grad-cam's recipe in PyTorch", "[core][a
             }
         }
     }
-    REQUIRE(nonzero_maps == 3); // of the 4 (layer3.5's second slot is all negative before the ReLU)
+    // Ablation-CAM: 3 of the 4 (layer3.5's second slot is all negative before the ReLU); Score-CAM's
+    // weights are positive, so all 4.
+    REQUIRE(nonzero_maps == (method == "ablationcam" ? 3 : 4));
 }
 
 TEST_CASE("Ablation-CAM: head batches of any size give the same weights", "[core][ablationcam]") {
@@ -122,4 +127,30 @@ TEST_CASE("Ablation-CAM without a head pass is a named error", "[core][ablationc
     REQUIRE_THROWS_WITH(class_maps<B>("ablationcam", g, in),
                         Catch::Contains("ablationcam needs a source that can run the network above the layer"));
     REQUIRE(MethodRegistry<B>::global().at("ablationcam").needs_head);
+}
+
+TEST_CASE("Aligned-corner bilinear resize, hand-worked", "[core][scorecam]") {
+    // 2 x 2 -> 3 x 3: corners kept, edges the means of two corners, centre the mean of four.
+    const std::vector<float> src{0, 2, 4, 8};
+    std::vector<float> dst(9);
+    detail::resize_aligned(src.data(), 2, 2, dst.data(), 3, 3);
+    const std::vector<float> want{0, 1, 2, 2, 3.5f, 5, 4, 6, 8};
+    for (std::size_t i = 0; i < 9; ++i) REQUIRE(dst[i] == Approx(want[i]));
+    // 1 x 1 -> 2 x 3: a constant.
+    const float one = 5;
+    std::vector<float> d2(6);
+    detail::resize_aligned(&one, 1, 1, d2.data(), 2, 3);
+    for (float v : d2) REQUIRE(v == 5.0f);
+}
+
+TEST_CASE("Score-CAM without a forward pass is a named error", "[core][scorecam][errors]") {
+    using B = EigenBackend;
+    LayerGradients<B> g;
+    g.activations = B::from_host({1, 2, 2, 2}, std::vector<float>(8, 1.0f));
+    const Targets targets(std::vector<std::vector<int>>{{0}});
+    MethodInputs in;
+    in.targets = &targets;
+    REQUIRE_THROWS_WITH(class_maps<B>("scorecam", g, in),
+                        Catch::Contains("scorecam needs a source that can run forward passes of masked inputs"));
+    REQUIRE(MethodRegistry<B>::global().at("scorecam").needs_input);
 }

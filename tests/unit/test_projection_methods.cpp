@@ -13,21 +13,15 @@
 #include <dualgrad/core/projection_methods.hpp>
 
 #include "backends.hpp"
+#include "json_fixture.hpp"
 #include "tensor_matchers.hpp"
 
 using namespace dualgrad;
 
 namespace {
-const nlohmann::json& fixture() {
-    static const nlohmann::json j = [] {
-        std::ifstream in(DUALGRAD_FIXTURES_DIR "/core/projection_fixture.json");
-        REQUIRE(in.good());
-        return nlohmann::json::parse(in);
-    }();
-    return j;
-}
-std::vector<float> floats(const nlohmann::json& j) { return j.get<std::vector<float>>(); }
-std::vector<double> doubles(const nlohmann::json& j) { return j.get<std::vector<double>>(); }
+const nlohmann::json& fixture() { return dgtest::json_fixture("core/projection_fixture.json"); }
+using dgtest::doubles;
+using dgtest::floats;
 } // namespace
 
 TEMPLATE_LIST_TEST_CASE("Eigen-CAM and Eigen-Grad-CAM match PyTorch's SVD", "[core][fixture][eigencam]", dgtest::Backends) {

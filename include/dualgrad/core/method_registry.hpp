@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -41,6 +42,8 @@ struct MethodInputs {
     const Logits* logits = nullptr;   ///< the pass's logits (methods with `needs_head`)
     HeadForward head = {};            ///< runs the network above the layer (methods with `needs_head`)
     int head_batch = 32;              ///< rows per head pass
+    std::shared_ptr<const InputForward> input = {}; ///< the batch's input and forward (methods with `needs_input`)
+    int input_batch = 16;             ///< masked inputs per forward pass (Score-CAM)
 };
 
 /// A method by name.
@@ -55,6 +58,8 @@ struct MethodSpec {
     bool cam_layer_only = false;
     /// Runs the network above the layer on perturbed values of it (`MethodInputs::head`).
     bool needs_head = false;
+    /// Runs the whole network on perturbed inputs (`MethodInputs::input`).
+    bool needs_input = false;
     /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
 };
@@ -113,6 +118,11 @@ public:
                          if (!in.targets || !in.logits)
                              detail::raise<value_error>("method 'ablationcam' needs the targets and the logits (MethodInputs)");
                          return ablation_cam<B>(g.activations, *in.targets, *in.logits, in.head, in.head_batch);
+                     }});
+        add_builtin({.name = "scorecam", .needs_class_gradients = false, .needs_input = true,
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets) detail::raise<value_error>("method 'scorecam' needs the targets (MethodInputs)");
+                         return score_cam<B>(g.activations, *in.targets, in.input.get(), in.input_batch);
                      }});
         add_builtin({.name = "randomcam", .needs_class_gradients = false,
                      .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// Methods that perturb the tapped layer and read the classifier's answer: Ablation-CAM (Desai and
-/// Ramaswamy 2020, as pytorch-grad-cam 1.5 `AblationCAM` computes it). They need a source that can
+/// Methods that perturb the tapped layer or the input and read the classifier's answer:
+/// Ablation-CAM (Desai and Ramaswamy 2020, as pytorch-grad-cam 1.5 `AblationCAM` computes it) and
+/// Score-CAM (Wang et al. 2020, pytorch-grad-cam `ScoreCAM`; `score_weights` below). They need a source that can
 /// run the part of the network above a layer on new values of it (`HeadSource`: the CPU engine),
 /// which costs a fraction of a full forward pass at late layers: no pass repeats the layers below.
 ///
@@ -17,6 +18,8 @@
 ///     auto maps = dualgrad::ablation_cam<EigenBackend>(S, targets, logits, head);
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <concepts>
 #include <functional>
 #include <memory>
@@ -70,6 +73,146 @@ template <HeadSource Source>
             return source.head_forward(state->head, B::from_host(shape, v), samples);
         }
     };
+}
+
+/// A batch's input and the network's forward pass on new inputs (Score-CAM): `forward(shape,
+/// fill)` runs M inputs that `fill` writes (M x C x H x W, row-major, straight into the source's
+/// buffer) and returns M x classes logits.
+struct InputForward {
+    Shape4 shape;              ///< the batch's input shape, N x C x H x W
+    std::vector<float> values; ///< the batch's input (preprocessed), row-major
+    std::function<Logits(Shape4 shape, const HeadFill& fill)> forward;
+};
+
+/// A gradient source that can also run plain forward passes of its input type (`models::CpuModel`).
+template <class Source>
+concept InputSource = std::same_as<typename Source::input_type, typename Source::backend::tensor> &&
+                      requires(const Source& src, const typename Source::input_type& x) {
+                          { src.forward(x) } -> std::same_as<Logits>;
+                      };
+
+/// The `InputForward` of `source` for the batch `x` (`source` must outlive the result).
+template <InputSource Source>
+[[nodiscard]] std::shared_ptr<const InputForward> make_input_forward(const Source& source,
+                                                                    const typename Source::input_type& x) {
+    using B = typename Source::backend;
+    using T = typename B::tensor;
+    auto buffer = std::make_shared<T>();
+    auto out = std::make_shared<InputForward>();
+    out->shape = B::shape(x);
+    out->values = B::to_host(x);
+    out->forward = [&source, buffer](Shape4 shape, const HeadFill& fill) {
+        const auto count = static_cast<std::size_t>(shape.count());
+        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
+            if (B::shape(*buffer) != shape) *buffer = B::from_host(shape, std::vector<float>(count));
+            fill(std::span<float>(buffer->data(), count));
+            return source.forward(*buffer);
+        } else {
+            std::vector<float> v(count);
+            fill(v);
+            return source.forward(B::from_host(shape, v));
+        }
+    };
+    return out;
+}
+
+namespace detail {
+/// Bilinear resize with aligned corners (PyTorch's `UpsamplingBilinear2d`, `interpolate(...,
+/// align_corners=True)`): output (y, x) samples the source at (y (h-1)/(H-1), x (w-1)/(W-1)).
+inline void resize_aligned(const float* src, std::int64_t h, std::int64_t w, float* dst, std::int64_t H, std::int64_t W) {
+    const double sy = H > 1 ? static_cast<double>(h - 1) / static_cast<double>(H - 1) : 0.0;
+    const double sx = W > 1 ? static_cast<double>(w - 1) / static_cast<double>(W - 1) : 0.0;
+    for (std::int64_t y = 0; y < H; ++y) {
+        const double fy = static_cast<double>(y) * sy;
+        const auto y0 = std::min(static_cast<std::int64_t>(fy), h - 1), y1 = std::min(y0 + 1, h - 1);
+        const float ly = static_cast<float>(fy - static_cast<double>(y0));
+        for (std::int64_t x = 0; x < W; ++x) {
+            const double fx = static_cast<double>(x) * sx;
+            const auto x0 = std::min(static_cast<std::int64_t>(fx), w - 1), x1 = std::min(x0 + 1, w - 1);
+            const float lx = static_cast<float>(fx - static_cast<double>(x0));
+            const float top = src[y0 * w + x0] * (1 - lx) + src[y0 * w + x1] * lx;
+            const float bottom = src[y1 * w + x0] * (1 - lx) + src[y1 * w + x1] * lx;
+            dst[y * W + x] = top * (1 - ly) + bottom * ly;
+        }
+    }
+}
+} // namespace detail
+
+/// Score-CAM's channel weights (Wang et al. 2020, as pytorch-grad-cam 1.5 `ScoreCAM`): for sample n
+/// and channel k, S_k is resized to the input (bilinear, aligned corners), scaled to [0, 1] by
+/// (u - min) / (max - min + 1e-8), multiplies the (preprocessed) input, and the masked input's
+/// logit of each target class is its score; w = softmax of the scores over the channels.
+/// `slots` vectors of N*K weights. One masked forward gives every class's logit, so the target
+/// slots share the N K passes, `batch` rows at a time.
+[[nodiscard]] inline std::vector<std::vector<float>> score_weights(std::span<const float> S, Shape4 s,
+                                                                   const Targets& targets, const InputForward* input,
+                                                                   int batch = 16) {
+    if (!input || !input->forward)
+        detail::raise<value_error>("scorecam needs a source that can run forward passes of masked inputs (the CPU "
+                                   "engine); this one cannot");
+    if (batch < 1) detail::raise<value_error>("scorecam: batch ", batch, " must be at least 1");
+    const Shape4 xs = input->shape;
+    if (targets.samples() != s.n || xs.n != s.n)
+        detail::raise<shape_error>("scorecam: ", targets.samples(), " target lists and an input of ", xs.n,
+                                   " samples for ", s.n, " samples of S");
+    const std::int64_t K = s.c, P = s.plane(), HW = xs.plane(), per_x = xs.c * HW;
+    const int T = targets.slots();
+    std::vector<double> scores(static_cast<std::size_t>(s.n * K * T));
+    std::vector<std::int64_t> rows;
+    std::vector<float> mask(static_cast<std::size_t>(HW));
+    auto flush = [&] {
+        if (rows.empty()) return;
+        const Shape4 bs{static_cast<std::int64_t>(rows.size()), xs.c, xs.h, xs.w};
+        const Logits out = input->forward(bs, [&](std::span<float> dst) {
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                const std::int64_t n = rows[r] / K, k = rows[r] % K;
+                detail::resize_aligned(S.data() + (n * K + k) * P, s.h, s.w, mask.data(), xs.h, xs.w);
+                const auto [lo, hi] = std::minmax_element(mask.begin(), mask.end());
+                const float min = *lo, range = *hi - *lo + 1e-8f;
+                for (float& m : mask) m = (m - min) / range;
+                float* row = dst.data() + static_cast<std::ptrdiff_t>(r) * per_x;
+                const float* x = input->values.data() + n * per_x;
+                for (std::int64_t c = 0; c < xs.c; ++c)
+                    for (std::int64_t p = 0; p < HW; ++p) row[c * HW + p] = x[c * HW + p] * mask[static_cast<std::size_t>(p)];
+            }
+        });
+        if (out.samples() != bs.n)
+            detail::raise<shape_error>("scorecam: the forward gave ", out.samples(), " logit rows for ", bs.n, " inputs");
+        targets.check_classes(out.classes());
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            const int n = static_cast<int>(rows[r] / K);
+            for (int t = 0; t < T; ++t)
+                scores[static_cast<std::size_t>(rows[r] * T + t)] = out.row(static_cast<int>(r))[static_cast<std::size_t>(targets(n, t))];
+        }
+        rows.clear();
+    };
+    for (std::int64_t i = 0; i < s.n * K; ++i) {
+        rows.push_back(i);
+        if (static_cast<int>(rows.size()) == batch) flush();
+    }
+    flush();
+    std::vector<std::vector<float>> w(static_cast<std::size_t>(T), std::vector<float>(static_cast<std::size_t>(s.n * K)));
+    for (int t = 0; t < T; ++t)
+        for (std::int64_t n = 0; n < s.n; ++n) {
+            double top = -std::numeric_limits<double>::infinity(), sum = 0;
+            for (std::int64_t k = 0; k < K; ++k) top = std::max(top, scores[static_cast<std::size_t>((n * K + k) * T + t)]);
+            for (std::int64_t k = 0; k < K; ++k) sum += std::exp(scores[static_cast<std::size_t>((n * K + k) * T + t)] - top);
+            for (std::int64_t k = 0; k < K; ++k)
+                w[static_cast<std::size_t>(t)][static_cast<std::size_t>(n * K + k)] =
+                    static_cast<float>(std::exp(scores[static_cast<std::size_t>((n * K + k) * T + t)] - top) / sum);
+        }
+    return w;
+}
+
+/// Score-CAM: one map per target slot, relu(sum_k w_k S_k) (see `score_weights`).
+template <TensorBackend B>
+[[nodiscard]] std::vector<typename B::tensor> score_cam(const typename B::tensor& S, const Targets& targets,
+                                                        const InputForward* input, int batch = 16) {
+    ops::require_nonempty<B>(S, "activations S");
+    const auto w = score_weights(B::to_host(S), B::shape(S), targets, input, batch);
+    std::vector<typename B::tensor> maps;
+    for (const auto& wt : w) maps.push_back(ops::relu<B>(ops::channel_sum<B>(S, wt)));
+    return maps;
 }
 
 /// Ablation-CAM's channel weights, `slots` vectors of N*K values (see the file comment).

@@ -57,6 +57,7 @@ template <GradientSource Source, class IsCamLayer>
     request.class_vjps = need_grad;
     const auto result = source.gradients(input, request);
     BatchMaps out{result.logits, result.targets, {}};
+    std::shared_ptr<const InputForward> input_pass; // made once per batch, for the methods that need it
     for (const auto& spec : specs) {
         auto& per_layer = out.maps.emplace_back();
         for (std::size_t l = 0; l < layers.size(); ++l) {
@@ -66,6 +67,12 @@ template <GradientSource Source, class IsCamLayer>
                 in.logits = &result.logits;
                 if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layers[l]);
                 // else: left empty, and the method's error says the source cannot run the head
+            }
+            if (spec.needs_input) {
+                if constexpr (InputSource<Source>) {
+                    if (!input_pass) input_pass = make_input_forward(source, input);
+                    in.input = input_pass;
+                }
             }
             if (spec.cam_layer_only) {
                 if (!is_cam_layer(layers[l]) || !head) {

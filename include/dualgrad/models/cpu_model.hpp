@@ -97,6 +97,9 @@ struct CpuModel {
         return graph.gradients(x, request, exec);
     }
 
+    /// The logits of a plain forward pass (`nn::Graph::forward`).
+    [[nodiscard]] Logits forward(const nn::Tensor& x) const { return graph.forward(x, exec); }
+
     /// What `head_forward` needs for `layer` (one forward pass of `x`; `nn::Graph::head_state`).
     [[nodiscard]] nn::Graph::HeadState head_state(const nn::Tensor& x, const std::string& layer) const {
         return graph.head_state(x, layer, exec);
