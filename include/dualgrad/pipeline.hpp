@@ -88,13 +88,8 @@ template <GradientSource G, CostPolicy Cost = ReferenceCost>
     std::vector<typename B::tensor> maps;
     if constexpr (std::is_constructible_v<AnyCost, Cost>) {
         MethodInputs in{&result.targets, fc, options.cost};
-        if (spec.needs_head) {
-            in.logits = &result.logits;
-            if constexpr (HeadSource<G>) in.head = make_head_forward(source, input, options.layer);
-        }
-        if (spec.needs_input) {
-            if constexpr (InputSource<G>) in.input = make_input_forward(source, input);
-        }
+        std::shared_ptr<const InputForward> input_pass;
+        add_pass_inputs(spec, in, source, input, options.layer, result.logits, input_pass);
         maps = class_maps<B>(options.method, result.layers.at(0), in);
     } else { // a cost policy of the user's own: the built-in methods take it directly
         MapOptions<Cost> o{options.cost, options.fc};

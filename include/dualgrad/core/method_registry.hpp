@@ -64,6 +64,26 @@ struct MethodSpec {
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
 };
 
+/// Gives `in` the passes `spec` asks for, from `source` on the batch `input` at `layer`: the
+/// logits and the head above the layer (`needs_head`, `HeadSource`s only), the input forward
+/// (`needs_input`, `InputSource`s only; made once into `input_pass` and shared by the layers).
+/// A source that cannot run a pass leaves it empty, and the method's own error says so.
+template <class Source>
+void add_pass_inputs(const MethodSpec<typename Source::backend>& spec, MethodInputs& in, const Source& source,
+                     const typename Source::input_type& input, const std::string& layer, const Logits& logits,
+                     std::shared_ptr<const InputForward>& input_pass) {
+    if (spec.needs_head) {
+        in.logits = &logits;
+        if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layer);
+    }
+    if (spec.needs_input) {
+        if constexpr (InputSource<Source>) {
+            if (!input_pass) input_pass = make_input_forward(source, input);
+            in.input = input_pass;
+        }
+    }
+}
+
 /// The methods known by name on backend `B`. `global()` holds the built-ins (`Method`) and what
 /// users register; it is safe to register from several threads.
 template <TensorBackend B>

@@ -49,29 +49,41 @@ concept HeadSource = requires(const Source& src, const typename Source::input_ty
     src.head_state(x, layer);
 };
 
+namespace detail {
+/// Fills `buffer` (a backend tensor kept between calls, remade only when the shape changes, so
+/// no fresh pages per pass) through `fill` and returns `run(buffer)`; a backend without host
+/// pointers gets a host vector instead.
+template <TensorBackend B, class Run>
+[[nodiscard]] Logits run_filled(typename B::tensor& buffer, Shape4 shape, const HeadFill& fill, Run&& run) {
+    using T = typename B::tensor;
+    const auto count = static_cast<std::size_t>(shape.count());
+    if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
+        if (B::shape(buffer) != shape) buffer = B::from_host(shape, std::vector<float>(count));
+        fill(std::span<float>(buffer.data(), count));
+        return run(buffer);
+    } else {
+        std::vector<float> v(count);
+        fill(v);
+        return run(B::from_host(shape, v));
+    }
+}
+} // namespace detail
+
 /// The `HeadForward` of `source` at `layer` for the batch `x` (one forward pass now; `source`
 /// must outlive the result).
 template <HeadSource Source>
 [[nodiscard]] HeadForward make_head_forward(const Source& source, const typename Source::input_type& x,
                                             const std::string& layer) {
     using B = typename Source::backend;
-    using T = typename B::tensor;
     struct State {
         decltype(source.head_state(x, layer)) head;
-        T buffer; // reused while the shape stays the same: no fresh pages per pass
+        typename B::tensor buffer;
     };
-    auto state = std::make_shared<State>(State{source.head_state(x, layer), T{}});
+    auto state = std::make_shared<State>(State{source.head_state(x, layer), {}});
     return [&source, state](Shape4 shape, std::span<const int> samples, const HeadFill& fill) {
-        const auto count = static_cast<std::size_t>(shape.count());
-        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
-            if (B::shape(state->buffer) != shape) state->buffer = B::from_host(shape, std::vector<float>(count));
-            fill(std::span<float>(state->buffer.data(), count));
-            return source.head_forward(state->head, state->buffer, samples);
-        } else {
-            std::vector<float> v(count);
-            fill(v);
-            return source.head_forward(state->head, B::from_host(shape, v), samples);
-        }
+        return detail::run_filled<B>(state->buffer, shape, fill, [&](const typename B::tensor& t) {
+            return source.head_forward(state->head, t, samples);
+        });
     };
 }
 
@@ -96,22 +108,12 @@ template <InputSource Source>
 [[nodiscard]] std::shared_ptr<const InputForward> make_input_forward(const Source& source,
                                                                     const typename Source::input_type& x) {
     using B = typename Source::backend;
-    using T = typename B::tensor;
-    auto buffer = std::make_shared<T>();
+    auto buffer = std::make_shared<typename B::tensor>();
     auto out = std::make_shared<InputForward>();
     out->shape = B::shape(x);
     out->values = B::to_host(x);
     out->forward = [&source, buffer](Shape4 shape, const HeadFill& fill) {
-        const auto count = static_cast<std::size_t>(shape.count());
-        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
-            if (B::shape(*buffer) != shape) *buffer = B::from_host(shape, std::vector<float>(count));
-            fill(std::span<float>(buffer->data(), count));
-            return source.forward(*buffer);
-        } else {
-            std::vector<float> v(count);
-            fill(v);
-            return source.forward(B::from_host(shape, v));
-        }
+        return detail::run_filled<B>(*buffer, shape, fill, [&](const typename B::tensor& t) { return source.forward(t); });
     };
     return out;
 }

@@ -63,17 +63,7 @@ template <GradientSource Source, class IsCamLayer>
         for (std::size_t l = 0; l < layers.size(); ++l) {
             auto& per_slot = per_layer.emplace_back();
             MethodInputs in{&result.targets, nullptr, cost};
-            if (spec.needs_head) {
-                in.logits = &result.logits;
-                if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layers[l]);
-                // else: left empty, and the method's error says the source cannot run the head
-            }
-            if (spec.needs_input) {
-                if constexpr (InputSource<Source>) {
-                    if (!input_pass) input_pass = make_input_forward(source, input);
-                    in.input = input_pass;
-                }
-            }
+            add_pass_inputs(spec, in, source, input, layers[l], result.logits, input_pass);
             if (spec.cam_layer_only) {
                 if (!is_cam_layer(layers[l]) || !head) {
                     if (!skip_cam_elsewhere)
