@@ -72,10 +72,10 @@ TEST_CASE("faithfulness metrics match float64 PyTorch (torch-cam drop, RISE dele
         std::vector<std::vector<float>> sals{sal, sal};
         std::vector<ImageFaithfulness> out(2);
         FaithfulnessOptions o;
-        o.batch = 1; // two passes of one input
+        o.batch = 1; // three passes of one input: x and the two masked copies
         passes = 0;
-        confidence_change(forward, x, shape, sals, cls, p, o, out);
-        CHECK(passes == 2);
+        confidence_change(forward, x, shape, sals, cls, o, out);
+        CHECK(passes == 3);
         REQUIRE(std::abs(out[0].drop - j["drop"].get<double>()) <= 1e-5);
         CHECK(out[0].increase == j["increase"].get<bool>());
         CHECK(out[1].drop == out[0].drop);
@@ -136,12 +136,12 @@ TEST_CASE("deletion on a hand-worked 2 x 2 image", "[faithfulness]") {
     // Increase in confidence: masking by s = (0.5, 1, 0, 0.5) gives sum 0.5 + 2 + 0 + 2 = 4.5 < 10: a drop.
     std::vector<ImageFaithfulness> out(1);
     const std::vector<std::vector<float>> sals{sal};
-    confidence_change(forward, x, {1, 1, 2, 2}, sals, 0, sig(10), o, out);
+    confidence_change(forward, x, {1, 1, 2, 2}, sals, 0, o, out);
     REQUIRE(std::abs(out[0].drop - (sig(10) - sig(4.5)) / (sig(10) + 1e-7)) <= 1e-7);
     CHECK_FALSE(out[0].increase);
     // With negative pixels masking raises the sum: an increase, no drop.
     const std::vector<float> neg{-1, -2, -3, -4};
-    confidence_change(forward, neg, {1, 1, 2, 2}, sals, 0, sig(-10), o, out);
+    confidence_change(forward, neg, {1, 1, 2, 2}, sals, 0, o, out);
     CHECK(out[0].increase);
     CHECK(out[0].drop == 0.0);
 }

@@ -102,6 +102,16 @@ public:
     [[nodiscard]] virtual std::vector<std::string> method_names() const { return {}; }
     /// The input side the model was trained at (weights metadata), or 0 if unknown.
     [[nodiscard]] virtual int input_size() const { return 0; }
+    /// Does the model run plain forward passes of new inputs (`forward_filled`)?
+    [[nodiscard]] virtual bool has_forward() const { return false; }
+    /// The logits of M new inputs that `fill` writes (M x C x H x W, preprocessed, row-major,
+    /// straight into the engine's buffer): what the faithfulness metrics run. A model that cannot
+    /// (the default) throws `value_error` saying so.
+    [[nodiscard]] virtual Logits forward_filled(Shape4 shape, const HeadFill& fill) {
+        (void)shape, (void)fill;
+        dualgrad::detail::raise<value_error>("model '", name(), "' runs no plain forward pass of new inputs, which the "
+                                             "faithfulness metrics need (the CPU engine does)");
+    }
     /// One pass on `input` (float32 NCHW, preprocessed) for every method at every layer.
     [[nodiscard]] virtual BatchMaps maps(const io::NchwTensor& input, const std::vector<std::string>& layers,
                                          const std::vector<std::string>& methods, const TargetRule& targets,
@@ -151,6 +161,15 @@ public:
             source_, to_input_(x), layers, methods, targets, cost, head ? &*head : nullptr, d_.cam_layer,
             [&](const std::string& l) { return cam_node >= 0 && node_(source_, l) == cam_node; }, skip_cam_elsewhere);
     }
+    [[nodiscard]] bool has_forward() const override { return InputSource<Source>; }
+    [[nodiscard]] Logits forward_filled(Shape4 shape, const HeadFill& fill) override {
+        if constexpr (InputSource<Source>) {
+            return dualgrad::detail::run_filled<typename Source::backend>(
+                buffer_, shape, fill, [&](const typename Source::backend::tensor& t) { return source_.forward(t); });
+        } else {
+            return MapModel::forward_filled(shape, fill);
+        }
+    }
     [[nodiscard]] Source& source() noexcept { return source_; }
     [[nodiscard]] const models::ModelDescription& description() const noexcept { return d_; }
 
@@ -161,6 +180,7 @@ private:
     HeadFn head_;
     NodeFn node_;
     int input_size_;
+    typename Source::backend::tensor buffer_{}; // forward_filled's input, reused while the shape stays
 };
 
 /// The CPU engine's model as a `MapModel` (threads from `model.exec`; the input size recorded in

@@ -12,8 +12,8 @@
 ///     // ... counts.add(image)  ->  counts.result().deletion_auc
 ///
 /// Definitions (x the preprocessed input, c the map's target class, p(.) the softmax probability of
-/// c, s the map resized to the input with bilinear interpolation (OpenCV's, which is PyTorch's
-/// `interpolate(..., align_corners=False)` when enlarging) and min-max normalized to [0, 1]):
+/// c, s the map min-max normalized to [0, 1] and resized to the input with bilinear interpolation
+/// (OpenCV's, which is PyTorch's `interpolate(..., align_corners=False)` when enlarging)):
 /// - average drop and increase in confidence (Chattopadhyay et al. 2018, as torch-cam 0.4's
 ///   `ClassificationMetric` computes them): drop = max(0, p(x) - p(s * x)) / (p(x) + 1e-7),
 ///   increase = [p(x) < p(s * x)]; both averaged over the images;
@@ -254,11 +254,12 @@ private:
     return std::exp(static_cast<double>(row[static_cast<std::size_t>(c)]) - top) / z;
 }
 
-/// The map as a saliency over the input: resized to height x width (bilinear) and min-max
-/// normalized to [0, 1] (a constant map becomes zeros). Returns height x width values, row-major.
+/// The map as a saliency over the input: min-max normalized to [0, 1] at its own resolution (a
+/// constant map becomes zeros), then resized to height x width (bilinear), as torch-cam and
+/// pytorch-grad-cam order the two steps. Returns height x width values, row-major.
 [[nodiscard]] inline std::vector<float> input_saliency(const ScoreMap& map, int height, int width) {
-    ScoreMap s = map.height() == height && map.width() == width ? map : resize(map, height, width, Interpolation::linear);
-    s = normalize_minmax(s);
+    ScoreMap s = normalize_minmax(map);
+    if (s.height() != height || s.width() != width) s = resize(s, height, width, Interpolation::linear);
     return {s.data(), s.data() + s.size()};
 }
 
@@ -356,27 +357,34 @@ template <class Write>
     });
 }
 
-/// Average drop and increase for `maps` saliencies of one image `x` (1 x C x H x W) at once:
-/// p(s_r * x) for each saliency s_r, in forward passes of `o.batch`; `p` is p(x).
+/// Average drop and increase for several saliencies of one image `x` (1 x C x H x W) at once:
+/// p(x) and p(s_r * x) for each saliency s_r, in forward passes of `o.batch` inputs. p(x) is
+/// computed here, beside the masked inputs, so that the result does not depend on how images were
+/// batched elsewhere (shards merge exactly).
 inline void confidence_change(const FilledForward& forward, std::span<const float> x, Shape4 shape,
-                              std::span<const std::vector<float>> saliencies, int cls, double p, const FaithfulnessOptions& o,
+                              std::span<const std::vector<float>> saliencies, int cls, const FaithfulnessOptions& o,
                               std::span<ImageFaithfulness> out) {
     o.check();
     const std::int64_t hw = shape.h * shape.w;
+    if (shape.n != 1 || x.size() != static_cast<std::size_t>(shape.count()))
+        detail::raise<shape_error>("confidence_change: ", x.size(), " input values for shape ", shape.n, "x", shape.c, "x",
+                                   shape.h, "x", shape.w);
     if (out.size() != saliencies.size()) detail::raise<shape_error>("confidence_change: ", saliencies.size(), " saliencies, ", out.size(), " outputs");
     for (const auto& s : saliencies)
         if (s.size() != static_cast<std::size_t>(hw)) detail::raise<shape_error>("confidence_change: a saliency of ", s.size(), " values for ", hw, " pixels");
-    const auto masked = detail::probabilities(forward, shape, static_cast<int>(saliencies.size()), cls, o.batch,
-                                              [&](int r, std::span<float> dst) {
-                                                  const auto& s = saliencies[static_cast<std::size_t>(r)];
-                                                  for (std::int64_t c = 0; c < shape.c; ++c)
-                                                      for (std::int64_t k = 0; k < hw; ++k)
-                                                          dst[static_cast<std::size_t>(c * hw + k)] =
-                                                              x[static_cast<std::size_t>(c * hw + k)] * s[static_cast<std::size_t>(k)];
-                                              });
+    const auto probs = detail::probabilities(forward, shape, static_cast<int>(saliencies.size()) + 1, cls, o.batch,
+                                             [&](int r, std::span<float> dst) {
+                                                 if (r == 0) return void(std::copy(x.begin(), x.end(), dst.begin()));
+                                                 const auto& s = saliencies[static_cast<std::size_t>(r - 1)];
+                                                 for (std::int64_t c = 0; c < shape.c; ++c)
+                                                     for (std::int64_t k = 0; k < hw; ++k)
+                                                         dst[static_cast<std::size_t>(c * hw + k)] =
+                                                             x[static_cast<std::size_t>(c * hw + k)] * s[static_cast<std::size_t>(k)];
+                                             });
+    const double p = probs[0];
     for (std::size_t r = 0; r < out.size(); ++r) {
-        out[r].drop = std::max(0.0, p - masked[r]) / (p + 1e-7);
-        out[r].increase = p < masked[r];
+        out[r].drop = std::max(0.0, p - probs[r + 1]) / (p + 1e-7);
+        out[r].increase = p < probs[r + 1];
     }
 }
 
