@@ -248,7 +248,7 @@ TEST_CASE("methods: registered by name, used by class_maps; bad names are errors
     B::tensor S(1, 3, 2, 2), G(1, 3, 2, 2);
     S.setConstant(1.0f);
     G.setConstant(2.0f);
-    const dualgrad::LayerGradients<B> g{S, {G}, std::nullopt, {}};
+    const dualgrad::LayerGradients<B> g{S, {G}, std::nullopt, {}, {}};
     const auto pcs = dualgrad::class_maps<B>("pcs", g);
     const auto neg = dualgrad::class_maps<B>("test-negated-pcs", g);
     REQUIRE(pcs.size() == 1);

@@ -51,18 +51,25 @@ template <GradientSource Source, class IsCamLayer>
     bool need_grad = false;
     for (const auto& m : methods) {
         specs.push_back(MethodRegistry<B>::global().at(m));
-        need_grad = need_grad || specs.back().needs_class_gradients || specs.back().needs_cost;
+        need_grad = need_grad || specs.back().needs_class_gradients || specs.back().needs_cost || specs.back().cotangent;
     }
     GradientRequest request = std::visit([&](const auto& c) { return request_for(layers, targets, c); }, cost);
     request.class_vjps = need_grad;
+    std::vector<int> cotangent_of; // each method's index in request.method_cotangents, or -1
+    for (const auto& spec : specs) {
+        cotangent_of.push_back(spec.cotangent ? static_cast<int>(request.method_cotangents.size()) : -1);
+        if (spec.cotangent) request.method_cotangents.push_back(spec.cotangent);
+    }
     const auto result = source.gradients(input, request);
     BatchMaps out{result.logits, result.targets, {}};
     std::shared_ptr<const InputForward> input_pass; // made once per batch, for the methods that need it
-    for (const auto& spec : specs) {
+    for (std::size_t si = 0; si < specs.size(); ++si) {
+        const auto& spec = specs[si];
         auto& per_layer = out.maps.emplace_back();
         for (std::size_t l = 0; l < layers.size(); ++l) {
             auto& per_slot = per_layer.emplace_back();
             MethodInputs in{&result.targets, nullptr, cost};
+            in.cotangent = cotangent_of[si];
             add_pass_inputs(spec, in, source, input, layers[l], result.logits, input_pass);
             if (spec.cam_layer_only) {
                 if (!is_cam_layer(layers[l]) || !head) {
