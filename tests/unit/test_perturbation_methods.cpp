@@ -154,3 +154,23 @@ TEST_CASE("Score-CAM without a forward pass is a named error", "[core][scorecam]
                         Catch::Contains("scorecam needs a source that can run forward passes of masked inputs"));
     REQUIRE(MethodRegistry<B>::global().at("scorecam").needs_input);
 }
+
+TEST_CASE("Score-CAM refuses a batch whose masked inputs would not fit in memory, saying how much they need",
+          "[core][scorecam][bad-input]") {
+    // 4096 channels of 1 x 1 and an input of 3 x 8192 x 8192 (805 MB a copy): a batch of 4096
+    // masked copies needs 3 TiB. The error comes before any buffer is made.
+    const Shape4 s{1, 4096, 1, 1};
+    const std::vector<float> S(4096, 1.0f);
+    InputForward input;
+    input.shape = {1, 3, 8192, 8192};
+    bool ran = false;
+    input.forward = [&](Shape4, const HeadFill&) {
+        ran = true;
+        return Logits(1, 2, {0.0f, 1.0f});
+    };
+    const Targets targets(std::vector<std::vector<int>>{{1}});
+    REQUIRE_THROWS_WITH(score_weights(S, s, targets, &input, 4096),
+                        Catch::Contains("scorecam: a batch of 4096 inputs of 3x8192x8192 needs 3072 GiB") &&
+                            Catch::Contains("lower the batch"));
+    CHECK_FALSE(ran);
+}

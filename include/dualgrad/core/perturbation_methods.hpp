@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "dualgrad/backend/ops.hpp"
 #include "dualgrad/core/targets.hpp"
 #include "dualgrad/error.hpp"
@@ -119,6 +121,27 @@ template <InputSource Source>
 }
 
 namespace detail {
+/// The machine's physical memory in bytes, or 0 if it cannot be read.
+[[nodiscard]] inline std::uint64_t physical_memory_bytes() noexcept {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+#endif
+    return 0;
+}
+
+/// Refuses a batch of perturbed inputs whose buffer alone would not fit in the machine's memory,
+/// saying how much it needs (`what` names the method).
+inline void check_batch_memory(const char* what, std::int64_t rows, Shape4 one) {
+    const double bytes = static_cast<double>(rows) * static_cast<double>(one.c) * static_cast<double>(one.h) *
+                         static_cast<double>(one.w) * sizeof(float);
+    const auto have = physical_memory_bytes();
+    if (have > 0 && bytes > static_cast<double>(have))
+        raise<value_error>(what, ": a batch of ", rows, " inputs of ", one.c, "x", one.h, "x", one.w, " needs ",
+                           bytes / 1073741824.0, " GiB for its input buffer alone, and this machine has ",
+                           static_cast<double>(have) / 1073741824.0, " GiB; lower the batch (MethodInputs::input_batch)");
+}
+
 /// Bilinear resize with aligned corners (PyTorch's `UpsamplingBilinear2d`, `interpolate(...,
 /// align_corners=True)`): output (y, x) samples the source at (y (h-1)/(H-1), x (w-1)/(W-1)).
 inline void resize_aligned(const float* src, std::int64_t h, std::int64_t w, float* dst, std::int64_t H, std::int64_t W) {
@@ -158,6 +181,7 @@ inline void resize_aligned(const float* src, std::int64_t h, std::int64_t w, flo
         detail::raise<shape_error>("scorecam: ", targets.samples(), " target lists and an input of ", xs.n,
                                    " samples for ", s.n, " samples of S");
     const std::int64_t K = s.c, P = s.plane(), HW = xs.plane(), per_x = xs.c * HW;
+    detail::check_batch_memory("scorecam", std::min<std::int64_t>(batch, s.n * K), xs);
     const int T = targets.slots();
     std::vector<double> scores(static_cast<std::size_t>(s.n * K * T));
     std::vector<std::int64_t> rows;
