@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <dualgrad/metrics/faithfulness.hpp>
+#include <dualgrad/metrics/serialize.hpp>
 
 #include "json_fixture.hpp"
 
@@ -225,4 +226,36 @@ TEST_CASE("faithfulness settings and baselines are checked", "[faithfulness][bad
     ExactSum s;
     REQUIRE_THROWS_WITH(s.add(NAN), Catch::Contains("not finite"));
     REQUIRE_THROWS(curve_auc(std::vector<double>{1.0}));
+}
+
+TEST_CASE("faithfulness counts read back from JSON; bad fields are errors naming them", "[faithfulness][bad-input]") {
+    FaithfulnessOptions o;
+    o.steps = 4;
+    FaithfulnessCounts c(o);
+    ImageFaithfulness im;
+    im.drop = 0.25;
+    im.increase = true;
+    im.deletion = {0.9, 0.5, 0.2, 0.1, 0.05};
+    im.insertion = {0.1, 0.3, 0.6, 0.8, 0.9};
+    im.pointing_hit = true;
+    c.add(im);
+    const auto j = faithfulness_to_json(c);
+    const auto back = faithfulness_from_json(j, "f.json");
+    CHECK(faithfulness_to_json(back) == j);
+    CHECK(back.result().avg_drop == Approx(0.25));
+    auto bad = j;
+    bad["settings"]["steps"] = 1e300;
+    REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("f.json") && Catch::Contains("'steps'"));
+    bad = j;
+    bad["settings"]["steps"] = 0;
+    REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("outside [1, 100000]"));
+    bad = j;
+    bad["counts"]["increases"] = 5; // more increases than images
+    REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("inconsistent faithfulness counts"));
+    bad = j;
+    bad["settings"]["metrics"] = {"road"};
+    REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("faithfulness metric 'road' is unknown"));
+    bad = j;
+    bad["settings"]["deletion_baseline"] = "gray";
+    REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("unknown baseline 'gray'"));
 }

@@ -255,7 +255,10 @@ namespace detail {
         return out;
     };
     try {
-        o.steps = field<int>(s, "steps", source);
+        const auto steps = count(s, "steps", source); // an integer, never a cast of a float
+        if (steps < 1 || steps > 100000)
+            detail::raise<io_error>(source, ": faithfulness field 'steps' holds ", steps, ", outside [1, 100000]");
+        o.steps = static_cast<int>(steps);
         o.deletion_baseline = parse_baseline(field<std::string>(s, "deletion_baseline", source), "deletion_baseline");
         o.insertion_baseline = parse_baseline(field<std::string>(s, "insertion_baseline", source), "insertion_baseline");
         o.tolerance = field<double>(s, "tolerance", source);
