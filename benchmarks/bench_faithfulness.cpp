@@ -10,6 +10,7 @@
 //                   curve's cost in forward passes
 //
 //   ./benchmarks/bench_faithfulness      # ratios printed at the end (docs/performance.md)
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,70 +21,48 @@
 #include <dualgrad/metrics/faithfulness.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
-#include "random_weights.hpp"
 #include "ratio_reporter.hpp"
+#include "resnet50_bench_model.hpp"
 
 namespace {
 
 using namespace dualgrad;
 
 struct Setup {
-    std::unique_ptr<eval::MapModel> model;
-    models::CpuModel* cpu = nullptr;
-    std::vector<float> x;
-    nn::Tensor xt{1, 3, 224, 224};
-    std::vector<float> saliency;
-    int cls = 0;
+    std::vector<float> saliency; ///< a random 28 x 28 map at the input's size
+    int cls = 0;                 ///< the top-1 class
 };
 
 Setup& setup() {
     static Setup s = [] {
-        const auto d = models::describe("resnet50", {.num_classes = 1000, .width = 0.25, .large_feature_map = true});
-        models::CpuModel m{d, models::build_graph(d)};
-        m.exec.threads = 2;
-        std::mt19937 rng(2020);
-        dgbench::randomize(m.graph, rng);
+        auto& b = dgbench::resnet50_bench();
         std::normal_distribution<float> gauss(0.0f, 1.0f);
-        Setup e;
-        e.x.resize(3 * 224 * 224);
-        for (auto& v : e.x) v = gauss(rng);
-        std::copy(e.x.begin(), e.x.end(), e.xt.data());
         ScoreMap map(28, 28);
-        for (int i = 0; i < 28 * 28; ++i) map.data()[i] = gauss(rng);
-        e.saliency = input_saliency(map, 224, 224);
-        e.model = eval::cpu_map_model(std::move(m));
-        e.cpu = &static_cast<eval::SourceMapModel<models::CpuModel>&>(*e.model).source();
-        const auto l = e.cpu->forward(e.xt);
-        e.cls = static_cast<int>(std::max_element(l.values().begin(), l.values().end()) - l.values().begin());
-        return e;
+        for (int i = 0; i < 28 * 28; ++i) map.data()[i] = gauss(b.rng);
+        const auto l = b.cpu->forward(b.xt);
+        return Setup{input_saliency(map, 224, 224),
+                     static_cast<int>(std::max_element(l.values().begin(), l.values().end()) - l.values().begin())};
     }();
     return s;
 }
 
 void curve(benchmark::State& state, CausalMetric metric, int batch) {
+    auto& b = dgbench::resnet50_bench();
     auto& s = setup();
     FaithfulnessOptions o;
     o.steps = 100;
     o.batch = batch;
-    const FilledForward forward = [&](Shape4 shape, const HeadFill& fill) { return s.model->forward_filled(shape, fill); };
+    const FilledForward forward = [&](Shape4 shape, const HeadFill& fill) { return b.model->forward_filled(shape, fill); };
     for (auto _ : state) {
-        auto c = causal_curve(forward, s.x, {1, 3, 224, 224}, s.saliency, s.cls, metric, o);
+        auto c = causal_curve(forward, b.x.values, {1, 3, 224, 224}, s.saliency, s.cls, metric, o);
         benchmark::DoNotOptimize(c.data());
-    }
-}
-
-void forward(benchmark::State& state) {
-    auto& s = setup();
-    for (auto _ : state) {
-        auto l = s.cpu->forward(s.xt);
-        benchmark::DoNotOptimize(l.values().data());
     }
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    benchmark::RegisterBenchmark("forward/image", forward)->Unit(benchmark::kMillisecond)->Iterations(5);
+    benchmark::RegisterBenchmark("forward/image", dgbench::plain_forward)->Unit(benchmark::kMillisecond)->Iterations(5);
     benchmark::RegisterBenchmark("deletion_b32/image", curve, CausalMetric::deletion, 32)->Unit(benchmark::kMillisecond)->Iterations(2);
     benchmark::RegisterBenchmark("deletion_b1/image", curve, CausalMetric::deletion, 1)->Unit(benchmark::kMillisecond)->Iterations(2);
     benchmark::RegisterBenchmark("insertion_b32/image", curve, CausalMetric::insertion, 32)->Unit(benchmark::kMillisecond)->Iterations(2);

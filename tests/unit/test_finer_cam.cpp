@@ -16,17 +16,11 @@
 
 #include "json_fixture.hpp"
 #include "model_fixtures.hpp"
+#include "resnet50_input.hpp"
 
 using namespace dualgrad;
 
 namespace {
-nn::Tensor input_tensor() {
-    const auto f = io::SafetensorsFile::open(dgtest::model_fixture("resnet50.expected.safetensors"));
-    const auto& info = f.info("input");
-    nn::Tensor t(info.shape.at(0), info.shape.at(1), info.shape.at(2), info.shape.at(3));
-    f.read_float_into("input", {t.data(), static_cast<std::size_t>(t.size())});
-    return t;
-}
 
 // The objective itself, in double, with the comparison classes fixed (they do not change under
 // the small steps below).
@@ -74,10 +68,7 @@ TEST_CASE("Finer-CAM's cotangent is the gradient of its objective (finite differ
 TEST_CASE("Finer-CAM matches pytorch-grad-cam's recipe in PyTorch", "[core][finercam][fixture]") {
     const auto& f = dgtest::json_fixture("models/resnet50.finer.json");
     auto model = eval::cpu_map_model(models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors")));
-    const nn::Tensor x = input_tensor();
-    io::NchwTensor batch;
-    batch.shape = {x.dimension(0), x.dimension(1), x.dimension(2), x.dimension(3)};
-    batch.values.assign(x.data(), x.data() + x.size());
+    const io::NchwTensor batch = dgtest::resnet50_input_batch();
     int nonzero = 0;
     for (const auto& [layer, want] : f["layers"].items()) {
         INFO("layer " << layer);
