@@ -25,10 +25,10 @@ namespace dualgrad::cli {
 
 using EvalRuns = eval::Runs;
 
-inline std::string fmt(double v) {
+inline std::string fmt(double v, int digits = 2) {
     std::ostringstream os;
     os.setf(std::ios::fixed);
-    os.precision(2);
+    os.precision(digits);
     os << v;
     return os.str();
 }
@@ -95,14 +95,8 @@ inline std::string best_layers_markdown(const EvalRuns& r) {
 
 /// A result in percent, or "-" where not computed.
 inline std::string pct_or_dash(double v) { return std::isfinite(v) ? fmt(100.0 * v) : "-"; }
-inline std::string auc_or_dash(double v) {
-    if (!std::isfinite(v)) return "-";
-    std::ostringstream os;
-    os.setf(std::ios::fixed);
-    os.precision(4);
-    os << v;
-    return os.str();
-}
+/// An area under a curve to 4 digits, or "-" where not computed.
+inline std::string auc_or_dash(double v) { return std::isfinite(v) ? fmt(v, 4) : "-"; }
 
 /// The faithfulness metrics of every run that has them (empty when none has).
 inline std::string faithfulness_markdown(const EvalRuns& r) {
