@@ -15,53 +15,18 @@
 #include <dualgrad/eval/maps.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
-#include "random_weights.hpp"
 #include "ratio_reporter.hpp"
+#include "resnet50_bench_model.hpp"
 
 namespace {
 
 using namespace dualgrad;
 
-struct Setup {
-    std::unique_ptr<eval::MapModel> model;
-    models::CpuModel* cpu = nullptr;
-    io::NchwTensor x;
-    nn::Tensor xt{1, 3, 224, 224};
-};
-
-Setup& setup() {
-    static Setup s = [] {
-        const auto d = models::describe("resnet50", {.num_classes = 1000, .width = 0.25, .large_feature_map = true});
-        models::CpuModel m{d, models::build_graph(d)};
-        m.exec.threads = 2;
-        std::mt19937 rng(2020);
-        dgbench::randomize(m.graph, rng);
-        std::normal_distribution<float> gauss(0.0f, 1.0f);
-        Setup e;
-        e.x.shape = {1, 3, 224, 224};
-        e.x.values.resize(3 * 224 * 224);
-        for (auto& v : e.x.values) v = gauss(rng);
-        std::copy(e.x.values.begin(), e.x.values.end(), e.xt.data());
-        e.model = eval::cpu_map_model(std::move(m));
-        e.cpu = &static_cast<eval::SourceMapModel<models::CpuModel>&>(*e.model).source();
-        return e;
-    }();
-    return s;
-}
-
 void method(benchmark::State& state, std::string name, std::string layer) {
-    auto& s = setup();
+    auto& s = dgbench::resnet50_bench();
     for (auto _ : state) {
         auto bm = s.model->maps(s.x, {layer}, {name}, TargetRule::top1());
         benchmark::DoNotOptimize(bm.maps.data());
-    }
-}
-
-void forward(benchmark::State& state) {
-    auto& s = setup();
-    for (auto _ : state) {
-        auto l = s.cpu->forward(s.xt);
-        benchmark::DoNotOptimize(l.values().data());
     }
 }
 
@@ -71,7 +36,7 @@ int main(int argc, char** argv) {
     std::string layer = "layer4.2";
     if (argc > 1 && argv[argc - 1][0] != '-') layer = argv[--argc];
     std::vector<dgbench::RatioSpec> ratios;
-    benchmark::RegisterBenchmark(("forward/" + layer).c_str(), forward)->Unit(benchmark::kMillisecond)->Iterations(3);
+    benchmark::RegisterBenchmark(("forward/" + layer).c_str(), dgbench::plain_forward)->Unit(benchmark::kMillisecond)->Iterations(3);
     for (const auto& name : MethodRegistry<EigenBackend>::global().names()) {
         // A costly method runs once, a cheap one three times; the ratio needs the same name suffix,
         // so every benchmark of the table is "<family>/<layer>" with the iterations fixed.

@@ -65,6 +65,30 @@ private:
     std::size_t last_decile_ = static_cast<std::size_t>(-1);
 };
 
+/// The faithfulness options from the command line; errors name the option.
+template <class Options>
+FaithfulnessOptions parse_faithfulness(const Options& opt) {
+    FaithfulnessOptions f;
+    f.confidence = f.deletion = f.insertion = f.pointing = false;
+    for (const auto& m : opt.faithfulness) {
+        if (m == "all") f.confidence = f.deletion = f.insertion = f.pointing = true;
+        else if (m == "confidence") f.confidence = true;
+        else if (m == "deletion") f.deletion = true;
+        else if (m == "insertion") f.insertion = true;
+        else if (m == "pointing") f.pointing = true;
+        else detail::raise<value_error>("--faithfulness: unknown metric '", m, "' (confidence, deletion, insertion, pointing, all)");
+    }
+    if (opt.steps < 1 || opt.steps > 100000) detail::raise<value_error>("--steps ", opt.steps, " must be in [1, 100000]");
+    if (!std::isfinite(opt.tolerance) || opt.tolerance < 0)
+        detail::raise<value_error>("--pointing-tolerance ", opt.tolerance, " must be a finite number >= 0");
+    f.steps = opt.steps;
+    f.deletion_baseline = parse_baseline(opt.deletion_baseline, "--deletion-baseline");
+    f.insertion_baseline = parse_baseline(opt.insertion_baseline, "--insertion-baseline");
+    f.tolerance = opt.tolerance;
+    f.batch = std::max(opt.batch, 1);
+    return f;
+}
+
 inline void add_eval(CLI::App& app) {
     struct Options {
         VariantOption variant;
@@ -79,6 +103,10 @@ inline void add_eval(CLI::App& app) {
         int batch = 16, threads = 0, examples = 4;
         bool no_baseline = false;
         std::string fuse;
+        std::vector<std::string> faithfulness;
+        int steps = 100;
+        std::string deletion_baseline = "zero", insertion_baseline = "blur";
+        double tolerance = 15;
         std::optional<int> limit;
         PreprocessCli pre;
     };
@@ -114,6 +142,15 @@ inline void add_eval(CLI::App& app) {
     cmd->add_option("--limit", opt->limit, "Evaluate only the first N images of the metadata (before sharding)");
     cmd->add_option("--fuse", opt->fuse, "Also fuse each method's maps over the layers: mean (pytorch-grad-cam) or max "
                                          "(torch-cam); the run's layer is mean(L1+L2...)");
+    cmd->add_option("--faithfulness", opt->faithfulness,
+                    "Faithfulness metrics of every run's map, comma-separated: confidence (average drop and increase), "
+                    "deletion, insertion, pointing, or all")
+        ->delimiter(',');
+    cmd->add_option("--steps", opt->steps, "Deletion and insertion steps")->capture_default_str();
+    cmd->add_option("--deletion-baseline", opt->deletion_baseline, "What deleted pixels become: zero or blur")->capture_default_str();
+    cmd->add_option("--insertion-baseline", opt->insertion_baseline, "What insertion starts from: blur or zero")->capture_default_str();
+    cmd->add_option("--pointing-tolerance", opt->tolerance, "Pointing game tolerance, pixels of the protocol's frame")
+        ->capture_default_str();
     cmd->add_flag("--no-baseline", opt->no_baseline, "Leave out the centre-box baseline row (centre-box@-)");
     cmd->add_option("--examples", opt->examples, "Overlay examples in report.html (first images of the shard)")
         ->capture_default_str();
@@ -144,6 +181,7 @@ inline void add_eval(CLI::App& app) {
         o.examples = opt->examples;
         o.centre_baseline = !opt->no_baseline;
         if (!opt->fuse.empty()) o.fuse = parse_fusion(opt->fuse);
+        if (!opt->faithfulness.empty()) o.faithfulness = parse_faithfulness(*opt);
         std::unique_ptr<ProgressBar> progress;
         o.progress = [&](std::size_t done, std::size_t total) {
             if (!progress) progress = std::make_unique<ProgressBar>(total);
@@ -201,6 +239,7 @@ inline void add_eval(CLI::App& app) {
             folder.commit();
             std::printf("%s: wrote %s/{metrics.json, table.md, report.html}\n", runs.protocol.c_str(), dir.c_str());
             std::printf("%s", table_markdown(runs).c_str());
+            if (!runs.faithfulness.empty()) std::printf("\n%s", faithfulness_markdown(runs).c_str());
         }
     });
 }

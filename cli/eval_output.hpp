@@ -2,7 +2,9 @@
 // The files `dualgrad eval` writes and `dualgrad merge` combines:
 //   metrics.json  eval::runs_to_json (include/dualgrad/eval/runs.hpp): the counts of every run
 //   table.md      methods by layers: top-1 loc, top-5 loc and GT-known errors at the best threshold,
-//                 and MaxBoxAccV2 (the paper's Table 1 layout)
+//                 and MaxBoxAccV2 (the paper's Table 1 layout); with --faithfulness, a second table
+//                 of the faithfulness metrics
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,10 +25,10 @@ namespace dualgrad::cli {
 
 using EvalRuns = eval::Runs;
 
-inline std::string fmt(double v) {
+inline std::string fmt(double v, int digits = 2) {
     std::ostringstream os;
     os.setf(std::ios::fixed);
-    os.precision(2);
+    os.precision(digits);
     os << v;
     return os.str();
 }
@@ -91,10 +93,38 @@ inline std::string best_layers_markdown(const EvalRuns& r) {
     return os.str();
 }
 
+/// A result in percent, or "-" where not computed.
+inline std::string pct_or_dash(double v) { return std::isfinite(v) ? fmt(100.0 * v) : "-"; }
+/// An area under a curve to 4 digits, or "-" where not computed.
+inline std::string auc_or_dash(double v) { return std::isfinite(v) ? fmt(v, 4) : "-"; }
+
+/// The faithfulness metrics of every run that has them (empty when none has).
+inline std::string faithfulness_markdown(const EvalRuns& r) {
+    if (r.faithfulness.empty()) return "";
+    std::ostringstream os;
+    const auto& o = r.faithfulness.begin()->second.options();
+    os << "Faithfulness (average drop and increase in confidence in percent, deletion (" << name(o.deletion_baseline)
+       << " baseline) and insertion (" << name(o.insertion_baseline) << " baseline) AUC over " << o.steps
+       << " steps, pointing game in percent at " << fmt(o.tolerance) << " px):\n\n";
+    os << "| method | layer | avg drop | increase | deletion AUC | insertion AUC | pointing | images |\n";
+    os << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& method : r.methods)
+        for (const auto& layer : r.layers) {
+            const auto it = r.faithfulness.find(method + "@" + layer);
+            if (it == r.faithfulness.end()) continue;
+            const auto f = it->second.result();
+            os << "| " << method << " | " << layer << " | " << pct_or_dash(f.avg_drop) << " | " << pct_or_dash(f.increase)
+               << " | " << auc_or_dash(f.deletion_auc) << " | " << auc_or_dash(f.insertion_auc) << " | "
+               << pct_or_dash(f.pointing) << " | " << it->second.images() << " |\n";
+        }
+    return os.str();
+}
+
 /// Stages metrics.json and table.md in `out` (moved into place by its `commit`).
 inline void write_eval(OutputFolder& out, const EvalRuns& r, const nlohmann::json& shard) {
     io::detail::write_file_text(out.staged("table.md"), table_markdown(r) + "\nEach method at its best layer (lowest GT-known error):\n\n" +
-                                                      best_layers_markdown(r));
+                                                      best_layers_markdown(r) +
+                                                      (r.faithfulness.empty() ? "" : "\n" + faithfulness_markdown(r)));
     // metrics.json last: it is what `merge` reads, and it says the run completed.
     io::detail::write_file_text(out.staged("metrics.json"), eval::runs_to_json(r, shard).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }

@@ -132,6 +132,55 @@ inline std::string error_chart_svg(const EvalRuns& r) {
     return os.str();
 }
 
+/// Mean deletion or insertion curves, one polyline per run (x: fraction of pixels moved, y: the
+/// probability of the target class).
+inline std::string curves_svg(const EvalRuns& r, bool deletion) {
+    const double W = 720, H = 320, left = 60, right = 230, top = 20, bottom = 40;
+    static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                   "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
+    const char* what = deletion ? "deletion" : "insertion";
+    std::ostringstream os;
+    os.setf(std::ios::fixed);
+    os.precision(1);
+    os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" role=\"img\" "
+       << "aria-label=\"mean " << what << " curves\">\n";
+    const auto x_of = [&](double f) { return left + (W - left - right) * f; };
+    const auto y_of = [&](double p) { return top + (H - top - bottom) * (1.0 - p); };
+    for (int k = 0; k <= 4; ++k) {
+        const double p = k / 4.0;
+        os << "<line x1=\"" << left << "\" x2=\"" << W - right << "\" y1=\"" << y_of(p) << "\" y2=\"" << y_of(p)
+           << "\" stroke=\"#ddd\"/><text x=\"" << left - 6 << "\" y=\"" << y_of(p) + 4
+           << "\" font-size=\"11\" text-anchor=\"end\">" << p << "</text>\n"
+           << "<text x=\"" << x_of(p) << "\" y=\"" << H - bottom + 16 << "\" font-size=\"11\" text-anchor=\"middle\">"
+           << p << "</text>\n";
+    }
+    os << "<text x=\"14\" y=\"" << (top + H - bottom) / 2 << "\" font-size=\"12\" transform=\"rotate(-90 14 "
+       << (top + H - bottom) / 2 << ")\" text-anchor=\"middle\">p(class)</text>\n"
+       << "<text x=\"" << x_of(0.5) << "\" y=\"" << H - 6 << "\" font-size=\"12\" text-anchor=\"middle\">fraction of pixels "
+       << (deletion ? "deleted" : "inserted") << "</text>\n";
+    std::size_t i = 0;
+    for (const auto& method : r.methods)
+        for (const auto& layer : r.layers) {
+            const auto it = r.faithfulness.find(method + "@" + layer);
+            if (it == r.faithfulness.end()) continue;
+            const auto res = it->second.result();
+            const auto& c = deletion ? res.deletion_curve : res.insertion_curve;
+            if (c.size() < 2) continue;
+            const char* color = colors[i % std::size(colors)];
+            os << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.5\" points=\"";
+            for (std::size_t k = 0; k < c.size(); ++k)
+                os << x_of(static_cast<double>(k) / static_cast<double>(c.size() - 1)) << "," << y_of(c[k]) << " ";
+            os << "\"><title>" << html_escape(method + "@" + layer) << "</title></polyline>\n";
+            const double ly = top + 16.0 * static_cast<double>(i);
+            os << "<rect x=\"" << W - right + 12 << "\" y=\"" << ly << "\" width=\"10\" height=\"10\" fill=\"" << color
+               << "\"/><text x=\"" << W - right + 28 << "\" y=\"" << ly + 9 << "\" font-size=\"11\">"
+               << html_escape(method + "@" + layer) << "</text>\n";
+            ++i;
+        }
+    os << "</svg>\n";
+    return os.str();
+}
+
 /// The whole report.
 inline std::string report_html(const EvalRuns& r, const std::string& subtitle, const std::vector<ReportExample>& examples) {
     std::ostringstream os;
@@ -164,6 +213,27 @@ inline std::string report_html(const EvalRuns& r, const std::string& subtitle, c
                << m.max_box_acc_v2().num_images() << "</td></tr>\n";
         }
     os << "</table>\n<h2>GT-known localization error per layer</h2>\n" << error_chart_svg(r);
+    if (!r.faithfulness.empty()) {
+        const auto& o = r.faithfulness.begin()->second.options();
+        os << "<h2>Faithfulness</h2>\n<p>Average drop and increase in confidence (torch-cam), pointing game (tolerance "
+           << fmt(o.tolerance) << " px) in percent; deletion and insertion AUC (RISE) over " << o.steps
+           << " steps. Lower drop and deletion, higher increase, insertion and pointing are better.</p>\n<table>\n"
+           << "<tr><th>method</th><th>layer</th><th>avg drop</th><th>increase</th><th>deletion AUC</th>"
+           << "<th>insertion AUC</th><th>pointing</th><th>images</th></tr>\n";
+        for (const auto& method : r.methods)
+            for (const auto& layer : r.layers) {
+                const auto it = r.faithfulness.find(method + "@" + layer);
+                if (it == r.faithfulness.end()) continue;
+                const auto f = it->second.result();
+                os << "<tr><td>" << html_escape(method) << "</td><td>" << html_escape(layer) << "</td><td>"
+                   << pct_or_dash(f.avg_drop) << "</td><td>" << pct_or_dash(f.increase) << "</td><td>"
+                   << auc_or_dash(f.deletion_auc) << "</td><td>" << auc_or_dash(f.insertion_auc) << "</td><td>"
+                   << pct_or_dash(f.pointing) << "</td><td>" << it->second.images() << "</td></tr>\n";
+            }
+        os << "</table>\n";
+        if (o.deletion) os << "<h3>Deletion curves (" << name(o.deletion_baseline) << " baseline)</h3>\n" << curves_svg(r, true);
+        if (o.insertion) os << "<h3>Insertion curves (" << name(o.insertion_baseline) << " baseline)</h3>\n" << curves_svg(r, false);
+    }
     if (!examples.empty()) {
         os << "<h2>Examples</h2>\n<p>Heatmaps over the image, with the box at the best threshold (green) and the "
            << "ground truth (red).</p>\n<div>\n";

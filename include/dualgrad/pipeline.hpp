@@ -82,19 +82,16 @@ template <GradientSource G, CostPolicy Cost = ReferenceCost>
     if (options.layer.empty()) detail::raise<value_error>("localize: no layer given");
     const MethodSpec<B> spec = MethodRegistry<B>::global().at(options.method);
     GradientRequest request = request_for(std::vector<std::string>{options.layer}, options.targets, options.cost);
-    request.class_vjps = spec.needs_class_gradients || spec.needs_cost;
+    request.class_vjps = spec.needs_class_gradients || spec.needs_cost || spec.cotangent;
+    if (spec.cotangent) request.method_cotangents.push_back(spec.cotangent);
     const auto result = source.gradients(input, request);
     const FcHead* fc = options.fc ? &*options.fc : nullptr;
     std::vector<typename B::tensor> maps;
     if constexpr (std::is_constructible_v<AnyCost, Cost>) {
         MethodInputs in{&result.targets, fc, options.cost};
-        if (spec.needs_head) {
-            in.logits = &result.logits;
-            if constexpr (HeadSource<G>) in.head = make_head_forward(source, input, options.layer);
-        }
-        if (spec.needs_input) {
-            if constexpr (InputSource<G>) in.input = make_input_forward(source, input);
-        }
+        if (spec.cotangent) in.cotangent = 0;
+        std::shared_ptr<const InputForward> input_pass;
+        add_pass_inputs(spec, in, source, input, options.layer, result.logits, input_pass);
         maps = class_maps<B>(options.method, result.layers.at(0), in);
     } else { // a cost policy of the user's own: the built-in methods take it directly
         MapOptions<Cost> o{options.cost, options.fc};

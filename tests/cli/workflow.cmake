@@ -88,6 +88,21 @@ add_test(NAME cli.eval_merge_equals_unsharded
          COMMAND ${CMAKE_COMMAND} -DA=${_work}/ev_merged/metrics.json -DB=${_work}/ev_all/metrics.json
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/compare_runs.cmake)
 set_tests_properties(cli.eval_merge_equals_unsharded PROPERTIES DEPENDS "cli.eval_merge;cli.eval_all")
+# Faithfulness metrics (5 deletion and insertion steps) merge exactly too. Their sums are exact,
+# but the maps they rank are float: a batched pass may round an image's map differently with other
+# images beside it (GEMM blocking), and a near-tie may swap. One image per pass makes every
+# image's numbers the same in the sharded and the unsharded runs.
+set(_faith_args "--metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods cam,gradcam,dgl --fuse max --no-resize --batch 1 --threads 1 --faithfulness all --steps 5")
+dualgrad_cli_test(eval_faith_all 0 "\\| dgl \\| max\\(layer3\\.5\\+layer4\\.2\\) \\| [0-9.]+ \\| [0-9.]+ \\| 0\\.[0-9]+ \\| 0\\.[0-9]+ \\| [0-9.]+ \\| 12 \\|"
+                  "eval ${_faith_args} --out ${_work}/evf_all" ${_work}/evf_all/metrics.json)
+dualgrad_cli_test(eval_faith_shard0 0 "6/6 images" "eval ${_faith_args} --shard 0/2 --out ${_work}/evf_s0")
+dualgrad_cli_test(eval_faith_shard1 0 "6/6 images" "eval ${_faith_args} --shard 1/2 --out ${_work}/evf_s1")
+dualgrad_cli_test(eval_faith_merge 0 "" "merge ${_work}/evf_s0 ${_work}/evf_s1 --out ${_work}/evf_merged" ${_work}/evf_merged/report.html)
+set_tests_properties(cli.eval_faith_merge PROPERTIES DEPENDS "cli.eval_faith_shard0;cli.eval_faith_shard1")
+add_test(NAME cli.eval_faith_merge_equals_unsharded
+         COMMAND ${CMAKE_COMMAND} -DA=${_work}/evf_merged/metrics.json -DB=${_work}/evf_all/metrics.json -DMIN_FAITHFUL=7
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/compare_runs.cmake)
+set_tests_properties(cli.eval_faith_merge_equals_unsharded PROPERTIES DEPENDS "cli.eval_faith_merge;cli.eval_faith_all")
 # Without --size the input side recorded in the weights (the bundled model's recipe: 128) is used.
 dualgrad_cli_test(eval_recorded_size 0 "\\| centre-box \\| - \\|.*preprocessing: resize to 128 x 128"
                   "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5 --methods layercam --threads 1 --out ${_work}/ev_size")
@@ -106,6 +121,14 @@ dualgrad_cli_test(eval_bad_metadata 1 "localization\\.txt:2.*(fields|field)"
                   "eval --metadata ${_fx}/cli/bad_metadata --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")
 dualgrad_cli_test(eval_box_outside 1 "localization\\.txt:2.*outside"
                   "eval --metadata ${_fx}/cli/box_outside --images ${_mini}/images --arch resnet50 --weights ${_bundled} --out ${_work}/bad")
+dualgrad_cli_test(eval_faithfulness_unknown 1 "--faithfulness: unknown metric 'road' \\(confidence, deletion, insertion, pointing, all\\)"
+                  "eval ${_eval_args} --faithfulness deletion,road --out ${_work}/bad")
+dualgrad_cli_test(eval_faithfulness_baseline 1 "--insertion-baseline: unknown baseline 'gray' \\(zero or blur\\)"
+                  "eval ${_eval_args} --faithfulness insertion --insertion-baseline gray --out ${_work}/bad")
+dualgrad_cli_test(eval_faithfulness_steps 1 "--steps 0 must be in \\[1, 100000\\]"
+                  "eval ${_eval_args} --faithfulness deletion --steps 0 --out ${_work}/bad")
+dualgrad_cli_test(eval_faithfulness_tencrop 1 "the faithfulness metrics perturb one view of each image; 10-crop gives ten"
+                  "eval ${_eval_args} --faithfulness pointing --tencrop --out ${_work}/bad")
 dualgrad_cli_test(eval_bad_protocol 1 "unknown protocol 'voc'; valid protocols: wsolevaluation, layercam, cam"
                   "eval ${_eval_args} --protocol voc --out ${_work}/bad")
 
@@ -130,6 +153,9 @@ if(TARGET dualgrad::torch)
                       "maps --backend torch --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method ablationcam --out ${_work}/bad")
     dualgrad_cli_test(maps_torch_scorecam 1 "scorecam needs a source that can run forward passes of masked inputs"
                       "maps --backend torch --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method scorecam --out ${_work}/bad")
+    # The faithfulness metrics need forward passes of perturbed inputs, which only the CPU engine runs.
+    dualgrad_cli_test(eval_torch_faithfulness 1 "need the logits of perturbed inputs, and model 'resnet50' gives none"
+                      "eval --backend torch ${_eval_args} --faithfulness confidence --limit 2 --out ${_work}/bad")
     dualgrad_cli_test(maps_cpu_same_sum 0 "c1\\.layer3\\.5\\.npy: \\[1, 2, 8, 8\\], sum \\|v\\| 0\\.05609"
                       "maps --backend cpu --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --target topk:2 --out ${_work}/c1")
 else()

@@ -33,9 +33,9 @@ TEST_CASE("A user-defined backend gives the Eigen backend's maps for every metho
     const auto vp = dgtest::random_values(static_cast<std::size_t>(s.count()), 13);
 
     LayerGradients<my::Backend> mine{my::Backend::from_host(s, vs), {my::Backend::from_host(s, vg)},
-                                     my::Backend::from_host(s, vp), {}};
+                                     my::Backend::from_host(s, vp), {}, {}};
     LayerGradients<EigenBackend> eigen{EigenBackend::from_host(s, vs), {EigenBackend::from_host(s, vg)},
-                                       EigenBackend::from_host(s, vp), {}};
+                                       EigenBackend::from_host(s, vp), {}, {}};
     for (const auto& [m, text] : method_names) {
         if (m == Method::cam) continue;
         INFO("method " << text);

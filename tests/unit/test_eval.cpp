@@ -4,6 +4,7 @@
 // background, so it localizes perfectly at the right threshold.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -247,11 +248,104 @@ TEST_CASE("methods: registered by name, used by class_maps; bad names are errors
     B::tensor S(1, 3, 2, 2), G(1, 3, 2, 2);
     S.setConstant(1.0f);
     G.setConstant(2.0f);
-    const dualgrad::LayerGradients<B> g{S, {G}, std::nullopt, {}};
+    const dualgrad::LayerGradients<B> g{S, {G}, std::nullopt, {}, {}};
     const auto pcs = dualgrad::class_maps<B>("pcs", g);
     const auto neg = dualgrad::class_maps<B>("test-negated-pcs", g);
     REQUIRE(pcs.size() == 1);
     CHECK(pcs[0](0, 0, 1, 1) == 6.0f);
     CHECK(neg[0](0, 0, 1, 1) == -6.0f);
     CHECK_THROWS_WITH(dualgrad::class_maps<B>("cam", g), Contains("needs the classifier head"));
+}
+
+namespace {
+/// The oracle with a forward pass of perturbed inputs whose logits are all zero (p = 0.1 for
+/// every class, whatever the input), counting the inputs it is given.
+class ForwardOracle final : public MapModel {
+public:
+    std::string name() const override { return inner.name(); }
+    std::vector<std::string> default_layers() const override { return inner.default_layers(); }
+    std::string cam_layer() const override { return ""; }
+    bool same_layer(const std::string& a, const std::string& b) const override { return inner.same_layer(a, b); }
+    void check_layer(const std::string& l) const override { inner.check_layer(l); }
+    bool cam_layer_only(const std::string& m) const override { return inner.cam_layer_only(m); }
+    BatchMaps maps(const dualgrad::io::NchwTensor& x, const std::vector<std::string>& layers,
+                   const std::vector<std::string>& methods, const dualgrad::TargetRule& targets, const dualgrad::AnyCost& c,
+                   bool skip) override {
+        return inner.maps(x, layers, methods, targets, c, skip);
+    }
+    bool has_forward() const override { return true; }
+    dualgrad::Logits forward_filled(dualgrad::Shape4 shape, const dualgrad::HeadFill& fill) override {
+        std::vector<float> in(static_cast<std::size_t>(shape.count()));
+        fill(in);
+        inputs += shape.n;
+        max_batch = std::max<std::int64_t>(max_batch, shape.n);
+        return dualgrad::Logits(static_cast<int>(shape.n), 10, std::vector<float>(static_cast<std::size_t>(shape.n) * 10, 0.0f));
+    }
+    OracleModel inner;
+    std::int64_t inputs = 0, max_batch = 0;
+};
+} // namespace
+
+TEST_CASE("evaluate: faithfulness metrics per run, worked out with a constant classifier; shards merge exactly", "[eval][faithfulness]") {
+    Setup setup;
+    ForwardOracle model;
+    auto o = base_options();
+    dualgrad::FaithfulnessOptions f;
+    f.steps = 8;
+    f.tolerance = 0;
+    f.batch = 5;
+    o.faithfulness = f;
+    const auto whole = evaluate(model, setup.data, o).protocols.at(0).runs;
+    // Six images: the image and its two runs' masked copies for the confidence, and per run 9 + 9
+    // inputs for the curves (64 x 64 pixels in 8 steps of 512).
+    CHECK(model.inputs == kImages * (3 + 2 * 2 * 9));
+    CHECK(model.max_batch == 5);
+    REQUIRE(whole.faithfulness.size() == 2); // not the centre box
+    for (const char* run : {"oracle@input", "flat@input"}) {
+        INFO(run);
+        const auto r = whole.faithfulness.at(run).result();
+        // p(x) = p(s * x) = 0.1: no drop, no increase.
+        CHECK(r.avg_drop == 0.0);
+        CHECK(r.increase == 0.0);
+        CHECK(r.deletion_auc == Approx(0.1).epsilon(1e-9));
+        CHECK(r.insertion_auc == Approx(0.1).epsilon(1e-9));
+        CHECK(r.deletion_curve.size() == 9);
+    }
+    // The oracle's maximum is on the object; the flat map's is the corner (0, 0), off every box.
+    CHECK(whole.faithfulness.at("oracle@input").result().pointing == 1.0);
+    CHECK(whole.faithfulness.at("flat@input").result().pointing == 0.0);
+
+    o.shard = dualgrad::Shard{0, 2};
+    auto merged = evaluate(model, setup.data, o).protocols.at(0).runs;
+    o.shard = dualgrad::Shard{1, 2};
+    merged.merge(evaluate(model, setup.data, o).protocols.at(0).runs);
+    CHECK(runs_to_json(merged, {}) == runs_to_json(whole, {}));
+
+    // The file form reads back to the same counts.
+    dgtest::TempDir dir;
+    const auto file = dir.path / "metrics.json";
+    {
+        std::ofstream out(file);
+        out << runs_to_json(whole, {}).dump();
+    }
+    CHECK(runs_to_json(read_runs(file), {}) == runs_to_json(whole, {}));
+}
+
+TEST_CASE("evaluate: faithfulness requests that cannot be met are errors", "[eval][faithfulness][bad-input]") {
+    Setup setup;
+    auto o = base_options();
+    o.faithfulness = dualgrad::FaithfulnessOptions{};
+    // The oracle has no forward pass of new inputs.
+    CHECK_THROWS_WITH(evaluate(setup.model, setup.data, o),
+                      Contains("need the logits of perturbed inputs, and model 'oracle' gives none"));
+    // The pointing game alone needs none.
+    o.faithfulness->confidence = o.faithfulness->deletion = o.faithfulness->insertion = false;
+    const auto r = evaluate(setup.model, setup.data, o).protocols.at(0).runs;
+    CHECK(r.faithfulness.at("oracle@input").result().pointing > 0.5);
+    CHECK(std::isnan(r.faithfulness.at("oracle@input").result().deletion_auc));
+    o.tencrop = true;
+    CHECK_THROWS_WITH(evaluate(setup.model, setup.data, o), Contains("10-crop gives ten"));
+    o.tencrop = false;
+    o.faithfulness->pointing = false;
+    CHECK_THROWS_WITH(evaluate(setup.model, setup.data, o), Contains("no metric"));
 }

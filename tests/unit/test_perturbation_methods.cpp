@@ -14,22 +14,13 @@
 #include <dualgrad/models/cpu_model.hpp>
 
 #include "model_fixtures.hpp"
+#include "resnet50_input.hpp"
 
 using namespace dualgrad;
 
-namespace {
-nn::Tensor input_tensor() {
-    const auto f = io::SafetensorsFile::open(dgtest::model_fixture("resnet50.expected.safetensors"));
-    const auto& info = f.info("input");
-    nn::Tensor t(info.shape.at(0), info.shape.at(1), info.shape.at(2), info.shape.at(3));
-    f.read_float_into("input", {t.data(), static_cast<std::size_t>(t.size())});
-    return t;
-}
-} // namespace
-
 TEST_CASE("The head pass gives the full forward's logits, row by row", "[nn][head]") {
     auto model = models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors"));
-    const nn::Tensor x = input_tensor();
+    const nn::Tensor x = dgtest::resnet50_input();
     const Logits full = model.graph.forward(x, model.exec);
     for (const char* layer : {"layer2.3", "layer3.5", "layer4.2", "layer4.1.relu"}) {
         INFO("layer " << layer);
@@ -58,10 +49,7 @@ TEST_CASE("Ablation-CAM and Score-CAM match pytorch-grad-cam's recipes in PyTorc
     REQUIRE(in.good());
     const auto f = nlohmann::json::parse(in);
     auto model = eval::cpu_map_model(models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors")));
-    const nn::Tensor x = input_tensor();
-    io::NchwTensor batch;
-    batch.shape = {x.dimension(0), x.dimension(1), x.dimension(2), x.dimension(3)};
-    batch.values.assign(x.data(), x.data() + x.size());
+    const io::NchwTensor batch = dgtest::resnet50_input_batch();
     const std::string method = GENERATE(as<std::string>{}, "ablationcam", "scorecam");
     const std::string key = method == "ablationcam" ? "maps" : "score_maps";
     INFO("method " << method);
@@ -96,7 +84,7 @@ TEST_CASE("Ablation-CAM and Score-CAM match pytorch-grad-cam's recipes in PyTorc
 
 TEST_CASE("Ablation-CAM: head batches of any size give the same weights", "[core][ablationcam]") {
     auto model = models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors"));
-    const nn::Tensor x = input_tensor();
+    const nn::Tensor x = dgtest::resnet50_input();
     GradientRequest request;
     request.layers = {"layer4.2"};
     request.targets = TargetRule::top_k(2);
@@ -153,4 +141,24 @@ TEST_CASE("Score-CAM without a forward pass is a named error", "[core][scorecam]
     REQUIRE_THROWS_WITH(class_maps<B>("scorecam", g, in),
                         Catch::Contains("scorecam needs a source that can run forward passes of masked inputs"));
     REQUIRE(MethodRegistry<B>::global().at("scorecam").needs_input);
+}
+
+TEST_CASE("Score-CAM refuses a batch whose masked inputs would not fit in memory, saying how much they need",
+          "[core][scorecam][bad-input]") {
+    // 4096 channels of 1 x 1 and an input of 3 x 8192 x 8192 (805 MB a copy): a batch of 4096
+    // masked copies needs 3 TiB. The error comes before any buffer is made.
+    const Shape4 s{1, 4096, 1, 1};
+    const std::vector<float> S(4096, 1.0f);
+    InputForward input;
+    input.shape = {1, 3, 8192, 8192};
+    bool ran = false;
+    input.forward = [&](Shape4, const HeadFill&) {
+        ran = true;
+        return Logits(1, 2, {0.0f, 1.0f});
+    };
+    const Targets targets(std::vector<std::vector<int>>{{1}});
+    REQUIRE_THROWS_WITH(score_weights(S, s, targets, &input, 4096),
+                        Catch::Contains("scorecam: a batch of 4096 inputs of 3x8192x8192 needs 3072 GiB") &&
+                            Catch::Contains("lower the batch"));
+    CHECK_FALSE(ran);
 }

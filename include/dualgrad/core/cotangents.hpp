@@ -8,7 +8,9 @@
 ///
 /// The cotangent batch of a request with T target slots, per sample (sample-major), C floats
 /// each: slot t < T is the one-hot of target t (its VJP is dl_c/dS), slot T is the softmax p when
-/// `prob_vjp` is asked (J^T p), then T cost cotangents when the request has a `cost_cotangent`.
+/// `prob_vjp` is asked (J^T p), then T cost cotangents when the request has a `cost_cotangent`,
+/// then T cotangents for each of the request's `method_cotangents` (methods that bring their own
+/// objective on the logits, Finer-CAM).
 
 #include <algorithm>
 #include <functional>
@@ -27,16 +29,21 @@ struct CotangentLayout {
     int targets = 0;    ///< T
     bool prob = false;  ///< slot T holds p
     bool cost = false;  ///< T cost cotangents follow
+    int methods = 0;    ///< then T cotangents per method cotangent
 
     /// The layout of `request` once its targets resolved to `slots` per sample.
     [[nodiscard]] static CotangentLayout of(const GradientRequest& request, int slots) {
-        return {slots, request.prob_vjp, static_cast<bool>(request.cost_cotangent)};
+        return {slots, request.prob_vjp, static_cast<bool>(request.cost_cotangent),
+                static_cast<int>(request.method_cotangents.size())};
     }
     /// T': the cotangents per sample.
-    [[nodiscard]] int width() const noexcept { return targets + (prob ? 1 : 0) + (cost ? targets : 0); }
+    [[nodiscard]] int width() const noexcept { return targets + (prob ? 1 : 0) + (cost ? targets : 0) + methods * targets; }
     [[nodiscard]] int onehot_slot(int t) const noexcept { return t; }
     [[nodiscard]] int prob_slot() const noexcept { return targets; }
     [[nodiscard]] int cost_slot(int t) const noexcept { return targets + (prob ? 1 : 0) + t; }
+    [[nodiscard]] int method_slot(int e, int t) const noexcept {
+        return targets + (prob ? 1 : 0) + (cost ? targets : 0) + e * targets + t;
+    }
 
     /// Writes every sample's cotangents into `out` (samples x width() x classes floats, zeroed
     /// first): the one-hots of the targets, p, and the request's cost cotangents.
@@ -60,6 +67,12 @@ struct CotangentLayout {
                     request.cost_cotangent(logits.row(n), resolved(n, t), buf);
                     std::copy(buf.begin(), buf.end(), row(n, cost_slot(t)).begin());
                 }
+            for (int e = 0; e < methods; ++e)
+                for (int t = 0; t < targets; ++t) {
+                    std::fill(buf.begin(), buf.end(), 0.0f);
+                    request.method_cotangents[static_cast<std::size_t>(e)](logits.row(n), resolved(n, t), buf);
+                    std::copy(buf.begin(), buf.end(), row(n, method_slot(e, t)).begin());
+                }
         }
     }
 
@@ -72,6 +85,10 @@ struct CotangentLayout {
         if (prob) lg.prob_vjp = slot(prob_slot());
         if (cost)
             for (int t = 0; t < targets; ++t) lg.cost_vjps.push_back(slot(cost_slot(t)));
+        for (int e = 0; e < methods; ++e) {
+            auto& per_target = lg.method_vjps.emplace_back();
+            for (int t = 0; t < targets; ++t) per_target.push_back(slot(method_slot(e, t)));
+        }
         return lg;
     }
 };

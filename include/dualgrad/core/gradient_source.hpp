@@ -64,6 +64,9 @@ struct GradientRequest {
     bool prob_vjp = true;              ///< J^T p, for linear cost policies (ReferenceCost, CrossEntropyCost)
     CotangentFunction cost_cotangent;  ///< set for other policies: J^T dcost per target (2T products)
     bool class_vjps = true;            ///< false when only S is wanted (CAM)
+    /// Logit cotangents that methods bring (`MethodSpec::cotangent`, Finer-CAM): one VJP per target
+    /// each, in `LayerGradients::method_vjps` in this order.
+    std::vector<CotangentFunction> method_cotangents;
 };
 
 /// The request a cost policy needs: J^T p for a linear policy, else its cotangent per target.

@@ -22,6 +22,9 @@ struct LayerGradients {
     std::vector<tensor> class_vjps;    ///< slot t: sample n holds J_n^T e_{c(n,t)} (dl_c/dS)
     std::optional<tensor> prob_vjp;    ///< J^T p, for linear cost policies
     std::vector<tensor> cost_vjps;     ///< slot t: J^T dcost/dl for class c(n,t), for any policy
+    /// [e][t]: the VJP of the request's method cotangent e (`GradientRequest::method_cotangents`)
+    /// for target slot t.
+    std::vector<std::vector<tensor>> method_vjps;
 
     [[nodiscard]] int slots() const noexcept { return static_cast<int>(class_vjps.size()); }
 

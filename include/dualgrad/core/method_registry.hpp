@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "dualgrad/core/cost.hpp"
+#include "dualgrad/core/finer_cam.hpp"
 #include "dualgrad/core/methods.hpp"
 #include "dualgrad/core/perturbation_methods.hpp"
 #include "dualgrad/core/projection_methods.hpp"
@@ -44,6 +45,7 @@ struct MethodInputs {
     int head_batch = 32;              ///< rows per head pass
     std::shared_ptr<const InputForward> input = {}; ///< the batch's input and forward (methods with `needs_input`)
     int input_batch = 16;             ///< masked inputs per forward pass (Score-CAM)
+    int cotangent = -1;               ///< the index of the method's own cotangent in `LayerGradients::method_vjps`
 };
 
 /// A method by name.
@@ -60,9 +62,32 @@ struct MethodSpec {
     bool needs_head = false;
     /// Runs the whole network on perturbed inputs (`MethodInputs::input`).
     bool needs_input = false;
+    /// A logit cotangent of the method's own (Finer-CAM's objective): its VJP per target comes in
+    /// the same batched backward, at `LayerGradients::method_vjps[MethodInputs::cotangent]`.
+    CotangentFunction cotangent = {};
     /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
 };
+
+/// Gives `in` the passes `spec` asks for, from `source` on the batch `input` at `layer`: the
+/// logits and the head above the layer (`needs_head`, `HeadSource`s only), the input forward
+/// (`needs_input`, `InputSource`s only; made once into `input_pass` and shared by the layers).
+/// A source that cannot run a pass leaves it empty, and the method's own error says so.
+template <class Source>
+void add_pass_inputs(const MethodSpec<typename Source::backend>& spec, MethodInputs& in, const Source& source,
+                     const typename Source::input_type& input, const std::string& layer, const Logits& logits,
+                     std::shared_ptr<const InputForward>& input_pass) {
+    if (spec.needs_head) {
+        in.logits = &logits;
+        if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layer);
+    }
+    if (spec.needs_input) {
+        if constexpr (InputSource<Source>) {
+            if (!input_pass) input_pass = make_input_forward(source, input);
+            in.input = input_pass;
+        }
+    }
+}
 
 /// The methods known by name on backend `B`. `global()` holds the built-ins (`Method`) and what
 /// users register; it is safe to register from several threads.
@@ -112,6 +137,10 @@ public:
                          std::vector<typename B::tensor> maps;
                          for (const auto& G : g.class_vjps) maps.push_back(eigen_grad_cam<B>(g.activations, G));
                          return maps;
+                     }});
+        add_builtin({.name = "finercam", .needs_class_gradients = false, .cotangent = finer_cotangent(),
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         return finer_cam<B>(g, in.cotangent);
                      }});
         add_builtin({.name = "ablationcam", .needs_class_gradients = false, .needs_head = true,
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {

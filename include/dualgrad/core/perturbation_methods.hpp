@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "dualgrad/backend/ops.hpp"
 #include "dualgrad/core/targets.hpp"
 #include "dualgrad/error.hpp"
@@ -49,29 +51,41 @@ concept HeadSource = requires(const Source& src, const typename Source::input_ty
     src.head_state(x, layer);
 };
 
+namespace detail {
+/// Fills `buffer` (a backend tensor kept between calls, remade only when the shape changes, so
+/// no fresh pages per pass) through `fill` and returns `run(buffer)`; a backend without host
+/// pointers gets a host vector instead.
+template <TensorBackend B, class Run>
+[[nodiscard]] Logits run_filled(typename B::tensor& buffer, Shape4 shape, const HeadFill& fill, Run&& run) {
+    using T = typename B::tensor;
+    const auto count = static_cast<std::size_t>(shape.count());
+    if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
+        if (B::shape(buffer) != shape) buffer = B::from_host(shape, std::vector<float>(count));
+        fill(std::span<float>(buffer.data(), count));
+        return run(buffer);
+    } else {
+        std::vector<float> v(count);
+        fill(v);
+        return run(B::from_host(shape, v));
+    }
+}
+} // namespace detail
+
 /// The `HeadForward` of `source` at `layer` for the batch `x` (one forward pass now; `source`
 /// must outlive the result).
 template <HeadSource Source>
 [[nodiscard]] HeadForward make_head_forward(const Source& source, const typename Source::input_type& x,
                                             const std::string& layer) {
     using B = typename Source::backend;
-    using T = typename B::tensor;
     struct State {
         decltype(source.head_state(x, layer)) head;
-        T buffer; // reused while the shape stays the same: no fresh pages per pass
+        typename B::tensor buffer;
     };
-    auto state = std::make_shared<State>(State{source.head_state(x, layer), T{}});
+    auto state = std::make_shared<State>(State{source.head_state(x, layer), {}});
     return [&source, state](Shape4 shape, std::span<const int> samples, const HeadFill& fill) {
-        const auto count = static_cast<std::size_t>(shape.count());
-        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
-            if (B::shape(state->buffer) != shape) state->buffer = B::from_host(shape, std::vector<float>(count));
-            fill(std::span<float>(state->buffer.data(), count));
-            return source.head_forward(state->head, state->buffer, samples);
-        } else {
-            std::vector<float> v(count);
-            fill(v);
-            return source.head_forward(state->head, B::from_host(shape, v), samples);
-        }
+        return detail::run_filled<B>(state->buffer, shape, fill, [&](const typename B::tensor& t) {
+            return source.head_forward(state->head, t, samples);
+        });
     };
 }
 
@@ -96,27 +110,38 @@ template <InputSource Source>
 [[nodiscard]] std::shared_ptr<const InputForward> make_input_forward(const Source& source,
                                                                     const typename Source::input_type& x) {
     using B = typename Source::backend;
-    using T = typename B::tensor;
-    auto buffer = std::make_shared<T>();
+    auto buffer = std::make_shared<typename B::tensor>();
     auto out = std::make_shared<InputForward>();
     out->shape = B::shape(x);
     out->values = B::to_host(x);
     out->forward = [&source, buffer](Shape4 shape, const HeadFill& fill) {
-        const auto count = static_cast<std::size_t>(shape.count());
-        if constexpr (requires(T& t) { { t.data() } -> std::convertible_to<float*>; }) {
-            if (B::shape(*buffer) != shape) *buffer = B::from_host(shape, std::vector<float>(count));
-            fill(std::span<float>(buffer->data(), count));
-            return source.forward(*buffer);
-        } else {
-            std::vector<float> v(count);
-            fill(v);
-            return source.forward(B::from_host(shape, v));
-        }
+        return detail::run_filled<B>(*buffer, shape, fill, [&](const typename B::tensor& t) { return source.forward(t); });
     };
     return out;
 }
 
 namespace detail {
+/// The machine's physical memory in bytes, or 0 if it cannot be read.
+[[nodiscard]] inline std::uint64_t physical_memory_bytes() noexcept {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+#endif
+    return 0;
+}
+
+/// Refuses a batch of perturbed inputs whose buffer alone would not fit in the machine's memory,
+/// saying how much it needs (`what` names the method).
+inline void check_batch_memory(const char* what, std::int64_t rows, Shape4 one) {
+    const double bytes = static_cast<double>(rows) * static_cast<double>(one.c) * static_cast<double>(one.h) *
+                         static_cast<double>(one.w) * sizeof(float);
+    const auto have = physical_memory_bytes();
+    if (have > 0 && bytes > static_cast<double>(have))
+        raise<value_error>(what, ": a batch of ", rows, " inputs of ", one.c, "x", one.h, "x", one.w, " needs ",
+                           bytes / 1073741824.0, " GiB for its input buffer alone, and this machine has ",
+                           static_cast<double>(have) / 1073741824.0, " GiB; lower the batch (MethodInputs::input_batch)");
+}
+
 /// Bilinear resize with aligned corners (PyTorch's `UpsamplingBilinear2d`, `interpolate(...,
 /// align_corners=True)`): output (y, x) samples the source at (y (h-1)/(H-1), x (w-1)/(W-1)).
 inline void resize_aligned(const float* src, std::int64_t h, std::int64_t w, float* dst, std::int64_t H, std::int64_t W) {
@@ -156,6 +181,7 @@ inline void resize_aligned(const float* src, std::int64_t h, std::int64_t w, flo
         detail::raise<shape_error>("scorecam: ", targets.samples(), " target lists and an input of ", xs.n,
                                    " samples for ", s.n, " samples of S");
     const std::int64_t K = s.c, P = s.plane(), HW = xs.plane(), per_x = xs.c * HW;
+    detail::check_batch_memory("scorecam", std::min<std::int64_t>(batch, s.n * K), xs);
     const int T = targets.slots();
     std::vector<double> scores(static_cast<std::size_t>(s.n * K * T));
     std::vector<std::int64_t> rows;

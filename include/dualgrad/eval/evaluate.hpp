@@ -25,6 +25,10 @@
 /// - the centre-box baseline, a built-in reference row: one fixed centred box for every image,
 ///   whose size (a fraction of the frame's sides) is swept like a CAM threshold and chosen on the
 ///   set as MaxBoxAcc chooses its threshold; run "centre-box@-";
+/// - faithfulness metrics (`metrics/faithfulness.hpp`: average drop and increase, deletion and
+///   insertion, the pointing game) of every run's map, in batched forward passes of perturbed
+///   inputs (`MapModel::forward_filled`), kept per run beside the box metrics; the pointing game
+///   in each protocol's frame, the others in the network input's;
 /// - optional per-image records (for paired bootstraps) and report examples; a progress callback.
 
 #include <algorithm>
@@ -46,6 +50,7 @@
 #include "dualgrad/io/image.hpp"
 #include "dualgrad/io/masks.hpp"
 #include "dualgrad/localize/fuse.hpp"
+#include "dualgrad/metrics/faithfulness.hpp"
 #include "dualgrad/metrics/loc_metrics.hpp"
 #include "dualgrad/metrics/max_iou.hpp"
 #include "dualgrad/shard.hpp"
@@ -96,6 +101,8 @@ struct EvalOptions {
     /// a CAM-layer-only one also gets the run "<method>@<rule>(<layer>+<layer>...)", its maps fused
     /// over the requested layers.
     std::optional<Fusion> fuse;
+    /// Faithfulness metrics of every run's map (not the centre box's); not with 10-crop.
+    std::optional<FaithfulnessOptions> faithfulness;
     double centre_interval = 0.01;    ///< the baseline's box sizes: 1 - arange(0, 1, interval) of the frame
     bool keep_records = false;
     int examples = 0;                 ///< report examples: the first images of the shard
@@ -156,6 +163,17 @@ namespace detail {
             if (protocols[i].name() == protocols[j].name())
                 raise<value_error>("evaluate: protocol '", protocols[i].name(), "' is asked for twice");
 
+    if (options.faithfulness) {
+        const FaithfulnessOptions& f = *options.faithfulness;
+        f.check();
+        if (!f.any()) raise<value_error>("evaluate: faithfulness asked for with no metric in it");
+        if (options.tencrop)
+            raise<value_error>("evaluate: the faithfulness metrics perturb one view of each image; 10-crop gives ten");
+        if (f.needs_forward() && !model.has_forward())
+            raise<value_error>("evaluate: average drop, deletion and insertion need the logits of perturbed inputs, and "
+                               "model '", model.name(), "' gives none (the CPU engine does; the pointing game alone needs none)");
+    }
+
     std::vector<std::string> layers = options.layers.empty() ? model.default_layers() : options.layers;
     for (const auto& l : layers) model.check_layer(l);
     const std::size_t requested_layers = layers.size(); // fusion is over these (not CAM's added layer)
@@ -203,6 +221,8 @@ namespace detail {
             for (const auto& m : options.methods)
                 if (!model.cam_layer_only(m)) pr.runs.runs.emplace(Runs::key(m, fused_layer), LocMetrics(thresholds, options.ious, 50.0));
         }
+        if (options.faithfulness)
+            for (const auto& [key, m] : pr.runs.runs) pr.runs.faithfulness.emplace(key, FaithfulnessCounts(*options.faithfulness));
         if (options.centre_baseline) {
             pr.runs.methods.emplace_back(centre_box_method);
             pr.runs.layers.emplace_back(centre_box_layer);
@@ -290,6 +310,28 @@ namespace detail {
                 }
             }
 
+            // Faithfulness of each run's map, in the network input's frame (the pointing game below).
+            std::vector<ImageFaithfulness> faith;
+            if (options.faithfulness) {
+                const FaithfulnessOptions& fo = *options.faithfulness;
+                faith.resize(run_maps.size());
+                if (fo.needs_forward()) {
+                    const Shape4 one{1, batch.shape[1], batch.shape[2], batch.shape[3]};
+                    const auto per = static_cast<std::size_t>(one.per_sample());
+                    const std::span<const float> xk(batch.values.data() + k * per, per);
+                    const int cls = bm.targets(static_cast<int>(k), 0);
+                    const FilledForward forward = [&](Shape4 s, const HeadFill& fill) { return model.forward_filled(s, fill); };
+                    std::vector<std::vector<float>> sals;
+                    for (const auto& [key, map] : run_maps)
+                        sals.push_back(input_saliency(map, static_cast<int>(one.h), static_cast<int>(one.w)));
+                    if (fo.confidence) confidence_change(forward, xk, one, sals, cls, fo, faith);
+                    for (std::size_t r = 0; r < run_maps.size(); ++r) {
+                        if (fo.deletion) faith[r].deletion = causal_curve(forward, xk, one, sals[r], cls, CausalMetric::deletion, fo);
+                        if (fo.insertion) faith[r].insertion = causal_curve(forward, xk, one, sals[r], cls, CausalMetric::insertion, fo);
+                    }
+                }
+            }
+
             const ImageSize original{img.height, img.width};
             const ImageSize input_frame = options.tencrop ? ImageSize{options.tencrop_resize, options.tencrop_resize}
                                           : !pre.resize    ? original
@@ -313,10 +355,19 @@ namespace detail {
                         for (const auto& per_t : b.largest) h.push_back(max_iou(per_t, gt) >= 0.5 ? 1 : 0);
                     }
                 };
-                for (const auto& [key, map] : run_maps) {
+                for (std::size_t r = 0; r < run_maps.size(); ++r) {
+                    const auto& [key, map] = run_maps[r];
                     protocol.boxes(map, frame, boxes);
                     add(key, boxes);
                     if (masks) pr.runs.runs.at(key).add_mask(protocol.pxap_map(map, frame), masks->foreground, masks->ignore);
+                    if (options.faithfulness) {
+                        ImageFaithfulness f = faith[r];
+                        if (options.faithfulness->pointing)
+                            f.pointing_hit = pointing_hit(map.height() == frame.height && map.width() == frame.width
+                                                              ? map : resize(map, frame.height, frame.width, Interpolation::linear),
+                                                          gt, options.faithfulness->tolerance);
+                        pr.runs.faithfulness.at(key).add(f);
+                    }
                 }
                 if (options.centre_baseline) {
                     boxes.largest.clear();

@@ -51,29 +51,26 @@ template <GradientSource Source, class IsCamLayer>
     bool need_grad = false;
     for (const auto& m : methods) {
         specs.push_back(MethodRegistry<B>::global().at(m));
-        need_grad = need_grad || specs.back().needs_class_gradients || specs.back().needs_cost;
+        need_grad = need_grad || specs.back().needs_class_gradients || specs.back().needs_cost || specs.back().cotangent;
     }
     GradientRequest request = std::visit([&](const auto& c) { return request_for(layers, targets, c); }, cost);
     request.class_vjps = need_grad;
+    std::vector<int> cotangent_of; // each method's index in request.method_cotangents, or -1
+    for (const auto& spec : specs) {
+        cotangent_of.push_back(spec.cotangent ? static_cast<int>(request.method_cotangents.size()) : -1);
+        if (spec.cotangent) request.method_cotangents.push_back(spec.cotangent);
+    }
     const auto result = source.gradients(input, request);
     BatchMaps out{result.logits, result.targets, {}};
     std::shared_ptr<const InputForward> input_pass; // made once per batch, for the methods that need it
-    for (const auto& spec : specs) {
+    for (std::size_t si = 0; si < specs.size(); ++si) {
+        const auto& spec = specs[si];
         auto& per_layer = out.maps.emplace_back();
         for (std::size_t l = 0; l < layers.size(); ++l) {
             auto& per_slot = per_layer.emplace_back();
             MethodInputs in{&result.targets, nullptr, cost};
-            if (spec.needs_head) {
-                in.logits = &result.logits;
-                if constexpr (HeadSource<Source>) in.head = make_head_forward(source, input, layers[l]);
-                // else: left empty, and the method's error says the source cannot run the head
-            }
-            if (spec.needs_input) {
-                if constexpr (InputSource<Source>) {
-                    if (!input_pass) input_pass = make_input_forward(source, input);
-                    in.input = input_pass;
-                }
-            }
+            in.cotangent = cotangent_of[si];
+            add_pass_inputs(spec, in, source, input, layers[l], result.logits, input_pass);
             if (spec.cam_layer_only) {
                 if (!is_cam_layer(layers[l]) || !head) {
                     if (!skip_cam_elsewhere)
@@ -112,6 +109,16 @@ public:
     [[nodiscard]] virtual std::vector<std::string> method_names() const { return {}; }
     /// The input side the model was trained at (weights metadata), or 0 if unknown.
     [[nodiscard]] virtual int input_size() const { return 0; }
+    /// Does the model run plain forward passes of new inputs (`forward_filled`)?
+    [[nodiscard]] virtual bool has_forward() const { return false; }
+    /// The logits of M new inputs that `fill` writes (M x C x H x W, preprocessed, row-major,
+    /// straight into the engine's buffer): what the faithfulness metrics run. A model that cannot
+    /// (the default) throws `value_error` saying so.
+    [[nodiscard]] virtual Logits forward_filled(Shape4 shape, const HeadFill& fill) {
+        (void)shape, (void)fill;
+        dualgrad::detail::raise<value_error>("model '", name(), "' runs no plain forward pass of new inputs, which the "
+                                             "faithfulness metrics need (the CPU engine does)");
+    }
     /// One pass on `input` (float32 NCHW, preprocessed) for every method at every layer.
     [[nodiscard]] virtual BatchMaps maps(const io::NchwTensor& input, const std::vector<std::string>& layers,
                                          const std::vector<std::string>& methods, const TargetRule& targets,
@@ -161,6 +168,15 @@ public:
             source_, to_input_(x), layers, methods, targets, cost, head ? &*head : nullptr, d_.cam_layer,
             [&](const std::string& l) { return cam_node >= 0 && node_(source_, l) == cam_node; }, skip_cam_elsewhere);
     }
+    [[nodiscard]] bool has_forward() const override { return InputSource<Source>; }
+    [[nodiscard]] Logits forward_filled(Shape4 shape, const HeadFill& fill) override {
+        if constexpr (InputSource<Source>) {
+            return dualgrad::detail::run_filled<typename Source::backend>(
+                buffer_, shape, fill, [&](const typename Source::backend::tensor& t) { return source_.forward(t); });
+        } else {
+            return MapModel::forward_filled(shape, fill);
+        }
+    }
     [[nodiscard]] Source& source() noexcept { return source_; }
     [[nodiscard]] const models::ModelDescription& description() const noexcept { return d_; }
 
@@ -171,6 +187,7 @@ private:
     HeadFn head_;
     NodeFn node_;
     int input_size_;
+    typename Source::backend::tensor buffer_{}; // forward_filled's input, reused while the shape stays
 };
 
 /// The CPU engine's model as a `MapModel` (threads from `model.exec`; the input size recorded in

@@ -5,7 +5,10 @@
 ///
 ///     {"format": "dualgrad-eval-1", "complete": true, "arch": ..., "protocol": ...,
 ///      "methods": [...], "layers": [...], "shard": {"index", "count"} | {"merged": [...]},
-///      "runs": {"<method>@<layer>": {"counts": ..., "results": ...}}}
+///      "runs": {"<method>@<layer>": {"counts": ..., "results": ..., "faithfulness": ...}}}
+///
+/// "faithfulness" (`faithfulness_to_json`) is there for the runs whose faithfulness metrics were
+/// computed (`EvalOptions::faithfulness`).
 ///
 /// `complete` is written only by a run that finished; `read_runs` refuses a file without it.
 
@@ -37,6 +40,8 @@ struct Runs {
     std::vector<std::string> methods;        ///< in the order requested
     std::vector<std::string> layers;         ///< in the order requested
     std::map<std::string, LocMetrics> runs;  ///< "<method>@<layer>"
+    /// Faithfulness metrics by run, where computed (not for the centre-box baseline).
+    std::map<std::string, FaithfulnessCounts> faithfulness;
 
     [[nodiscard]] static std::string key(const std::string& method, const std::string& layer) { return method + "@" + layer; }
     [[nodiscard]] const LocMetrics* find(const std::string& method, const std::string& layer) const {
@@ -55,15 +60,24 @@ struct Runs {
             dualgrad::detail::raise<value_error>(source, " has ", other.runs.size(), " runs, the first ", runs.size());
         for (const auto& [k, m] : other.runs)
             if (!runs.contains(k)) dualgrad::detail::raise<value_error>(source, " has run '", k, "', which the first lacks");
+        if (other.faithfulness.size() != faithfulness.size())
+            dualgrad::detail::raise<value_error>(source, " has faithfulness metrics for ", other.faithfulness.size(),
+                                                 " runs, the first for ", faithfulness.size());
+        for (const auto& [k, m] : other.faithfulness)
+            if (!faithfulness.contains(k))
+                dualgrad::detail::raise<value_error>(source, " has faithfulness metrics for run '", k, "', the first has none");
         std::map<std::string, LocMetrics> sum = runs;
+        std::map<std::string, FaithfulnessCounts> faith = faithfulness;
         for (const auto& [k, m] : other.runs) {
             try {
                 sum.at(k) += m;
+                if (const auto it = other.faithfulness.find(k); it != other.faithfulness.end()) faith.at(k) += it->second;
             } catch (const value_error& e) {
                 dualgrad::detail::raise<value_error>(source, ", run '", k, "': ", e.what());
             }
         }
         runs = std::move(sum);
+        faithfulness = std::move(faith);
         return *this;
     }
 };
@@ -72,7 +86,11 @@ struct Runs {
 [[nodiscard]] inline nlohmann::json runs_to_json(const Runs& r, const nlohmann::json& shard) {
     nlohmann::json j = {{"format", runs_format}, {"complete", true},   {"arch", r.arch},   {"protocol", r.protocol},
                         {"methods", r.methods},  {"layers", r.layers}, {"shard", shard},   {"runs", nlohmann::json::object()}};
-    for (const auto& [key, m] : r.runs) j["runs"][key] = metrics_to_json(m);
+    for (const auto& [key, m] : r.runs) {
+        j["runs"][key] = metrics_to_json(m);
+        if (const auto it = r.faithfulness.find(key); it != r.faithfulness.end())
+            j["runs"][key]["faithfulness"] = faithfulness_to_json(it->second);
+    }
     return j;
 }
 
@@ -121,6 +139,8 @@ struct Runs {
         if (key.find('@') == std::string::npos)
             dualgrad::detail::raise<io_error>("'", src, "': run '", key, "' is not named <method>@<layer>");
         r.runs.emplace(key, metrics_from_json(value, src + ": run " + key));
+        if (value.contains("faithfulness"))
+            r.faithfulness.emplace(key, faithfulness_from_json(value["faithfulness"], src + ": run " + key + ", faithfulness"));
     }
     r.methods = names("methods");
     r.layers = names("layers");

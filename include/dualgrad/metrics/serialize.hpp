@@ -5,11 +5,15 @@
 ///
 ///     nlohmann::json j = dualgrad::metrics_to_json(m);          // {"counts": ..., "results": ...}
 ///     auto back = dualgrad::metrics_from_json(j, "shard0/metrics.json");
+///
+/// `FaithfulnessCounts` likewise (`faithfulness_to_json`): {"settings", "counts", "results"},
+/// the sums as integers in units of 2^-40 (`ExactSum`).
 
 #include <string>
 #include <string_view>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string_view>
 #include <vector>
@@ -17,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dualgrad/io/detail/json.hpp"
+#include "dualgrad/metrics/faithfulness.hpp"
 #include "dualgrad/metrics/loc_metrics.hpp"
 
 namespace dualgrad {
@@ -187,6 +192,83 @@ T field(const nlohmann::json& j, const char* key, std::string_view source) {
                               counts(p, "negative", source)));
     } catch (const value_error& e) {
         detail::raise<io_error>(source, ": inconsistent metrics counts: ", e.what());
+    }
+}
+
+namespace detail {
+[[nodiscard]] inline nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+[[nodiscard]] inline std::vector<std::int64_t> units_of(const std::vector<ExactSum>& s) {
+    std::vector<std::int64_t> u;
+    for (const auto& e : s) u.push_back(e.units());
+    return u;
+}
+} // namespace detail
+
+/// The settings, counts and results of faithfulness metrics as JSON (see the file comment).
+[[nodiscard]] inline nlohmann::json faithfulness_to_json(const FaithfulnessCounts& f) {
+    const auto& o = f.options();
+    std::vector<std::string> metrics;
+    if (o.confidence) metrics.emplace_back("confidence");
+    if (o.deletion) metrics.emplace_back("deletion");
+    if (o.insertion) metrics.emplace_back("insertion");
+    if (o.pointing) metrics.emplace_back("pointing");
+    const auto r = f.result();
+    return {{"settings", {{"metrics", metrics}, {"steps", o.steps}, {"deletion_baseline", name(o.deletion_baseline)},
+                          {"insertion_baseline", name(o.insertion_baseline)}, {"tolerance", o.tolerance}}},
+            {"counts", {{"images", f.images()}, {"increases", f.increases()}, {"pointing_hits", f.pointing_hits()},
+                        {"drop_units", f.drop_sum().units()}, {"deletion_auc_units", f.deletion_auc_sum().units()},
+                        {"insertion_auc_units", f.insertion_auc_sum().units()},
+                        {"deletion_curve_units", detail::units_of(f.deletion_curve_sums())},
+                        {"insertion_curve_units", detail::units_of(f.insertion_curve_sums())}}},
+            {"results", {{"avg_drop", detail::finite_or_null(r.avg_drop)}, {"increase", detail::finite_or_null(r.increase)},
+                         {"deletion_auc", detail::finite_or_null(r.deletion_auc)},
+                         {"insertion_auc", detail::finite_or_null(r.insertion_auc)},
+                         {"pointing", detail::finite_or_null(r.pointing)}, {"deletion_curve", r.deletion_curve},
+                         {"insertion_curve", r.insertion_curve}}}};
+}
+
+/// Restores faithfulness counts saved by `faithfulness_to_json`; errors name `source` and the field.
+[[nodiscard]] inline FaithfulnessCounts faithfulness_from_json(const nlohmann::json& j, std::string_view source) {
+    using detail::count;
+    using detail::counts;
+    using detail::field;
+    using detail::member;
+    const auto& s = member(j, "settings", source);
+    FaithfulnessOptions o;
+    o.confidence = o.deletion = o.insertion = o.pointing = false;
+    for (const auto& m : field<std::vector<std::string>>(s, "metrics", source)) {
+        if (m == "confidence") o.confidence = true;
+        else if (m == "deletion") o.deletion = true;
+        else if (m == "insertion") o.insertion = true;
+        else if (m == "pointing") o.pointing = true;
+        else detail::raise<io_error>(source, ": faithfulness metric '", m, "' is unknown");
+    }
+    const auto& c = member(j, "counts", source);
+    const auto sum = [&](const char* key) {
+        ExactSum e;
+        e.add_units(count(c, key, source));
+        return e;
+    };
+    const auto curve = [&](const char* key) {
+        std::vector<ExactSum> out;
+        for (auto u : counts(c, key, source)) out.emplace_back().add_units(u);
+        return out;
+    };
+    try {
+        const auto steps = count(s, "steps", source); // an integer, never a cast of a float
+        if (steps < 1 || steps > 100000)
+            detail::raise<io_error>(source, ": faithfulness field 'steps' holds ", steps, ", outside [1, 100000]");
+        o.steps = static_cast<int>(steps);
+        o.deletion_baseline = parse_baseline(field<std::string>(s, "deletion_baseline", source), "deletion_baseline");
+        o.insertion_baseline = parse_baseline(field<std::string>(s, "insertion_baseline", source), "insertion_baseline");
+        o.tolerance = field<double>(s, "tolerance", source);
+        auto f = FaithfulnessCounts::from_parts(o, count(c, "images", source), sum("drop_units"), count(c, "increases", source),
+                                                sum("deletion_auc_units"), sum("insertion_auc_units"),
+                                                curve("deletion_curve_units"), curve("insertion_curve_units"),
+                                                count(c, "pointing_hits", source));
+        return f;
+    } catch (const value_error& e) {
+        detail::raise<io_error>(source, ": inconsistent faithfulness counts: ", e.what());
     }
 }
 

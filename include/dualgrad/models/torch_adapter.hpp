@@ -172,7 +172,7 @@ public:
         const at::Tensor out = detail::logits_2d(v, "TorchStagedModel");
         detail::torch_fill_logits(result, out, request);
         if (!request.class_vjps) {
-            for (std::size_t i : idx) result.layers.push_back({outputs[i].detach(), {}, {}, {}});
+            for (std::size_t i : idx) result.layers.push_back({outputs[i].detach(), {}, {}, {}, {}});
             return result;
         }
         const auto cot = detail::torch_cotangents(result, request, out.device());
@@ -279,7 +279,7 @@ public:
         result.layer_names = request.layers;
         detail::torch_fill_logits(result, out, request);
         if (!request.class_vjps) {
-            for (std::size_t i : idx) result.layers.push_back({taps[i].detach(), {}, {}, {}});
+            for (std::size_t i : idx) result.layers.push_back({taps[i].detach(), {}, {}, {}, {}});
             return result;
         }
         std::vector<at::Tensor> wrt;

@@ -194,7 +194,7 @@ public:
             at::NoGradGuard no_grad;
             for (int i = earliest + 1; i < static_cast<int>(N); ++i) run_node(i, values, remaining);
             fill_logits(result, values[static_cast<std::size_t>(output_)], S, 1, request);
-            for (int t : taps) result.layers.push_back({values[static_cast<std::size_t>(t)], {}, {}, {}});
+            for (int t : taps) result.layers.push_back({values[static_cast<std::size_t>(t)], {}, {}, {}, {}});
             return result;
         }
 

@@ -172,7 +172,7 @@ public:
         const int S = result.logits.samples(), C = result.logits.classes(), T = result.targets.slots();
 
         if (!request.class_vjps) {
-            for (int t : taps) result.layers.push_back({values[static_cast<std::size_t>(t)], {}, {}, {}});
+            for (int t : taps) result.layers.push_back({values[static_cast<std::size_t>(t)], {}, {}, {}, {}});
             return result;
         }
 
