@@ -59,6 +59,10 @@ inline double gt_known_error(const LocMetrics& m) {
     return m.loc_accuracy().result().best_by_gt_known().gt_known_loc_error();
 }
 
+/// The line colours of the charts, in order.
+inline constexpr const char* chart_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                               "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
+
 /// The per-layer chart: x = layers in `layers` order, one polyline per method.
 inline std::string error_chart_svg(const EvalRuns& r) {
     const auto& layers = r.layers;
@@ -81,8 +85,6 @@ inline std::string error_chart_svg(const EvalRuns& r) {
                                           : (W - left - right) * static_cast<double>(i) / static_cast<double>(layers.size() - 1));
     };
     const auto y_of = [&](double e) { return top + (H - top - bottom) * (hi - e) / (hi - lo); };
-    static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                   "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
     std::ostringstream os;
     os.setf(std::ios::fixed);
     os.precision(1);
@@ -101,7 +103,7 @@ inline std::string error_chart_svg(const EvalRuns& r) {
            << "transform=\"rotate(-35 " << x_of(i) << " " << H - bottom + 14 << ")\">" << html_escape(layers[i])
            << "</text>\n";
     for (std::size_t mi = 0; mi < methods.size(); ++mi) {
-        const char* color = colors[mi % std::size(colors)];
+        const char* color = chart_colors[mi % std::size(chart_colors)];
         std::string points;
         std::ostringstream marks;
         marks.setf(std::ios::fixed);
@@ -136,8 +138,6 @@ inline std::string error_chart_svg(const EvalRuns& r) {
 /// probability of the target class).
 inline std::string curves_svg(const EvalRuns& r, bool deletion) {
     const double W = 720, H = 320, left = 60, right = 230, top = 20, bottom = 40;
-    static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                   "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
     const char* what = deletion ? "deletion" : "insertion";
     std::ostringstream os;
     os.setf(std::ios::fixed);
@@ -166,7 +166,7 @@ inline std::string curves_svg(const EvalRuns& r, bool deletion) {
             const auto res = it->second.result();
             const auto& c = deletion ? res.deletion_curve : res.insertion_curve;
             if (c.size() < 2) continue;
-            const char* color = colors[i % std::size(colors)];
+            const char* color = chart_colors[i % std::size(chart_colors)];
             os << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.5\" points=\"";
             for (std::size_t k = 0; k < c.size(); ++k)
                 os << x_of(static_cast<double>(k) / static_cast<double>(c.size() - 1)) << "," << y_of(c[k]) << " ";

@@ -82,7 +82,7 @@ template <GradientSource G, CostPolicy Cost = ReferenceCost>
     if (options.layer.empty()) detail::raise<value_error>("localize: no layer given");
     const MethodSpec<B> spec = MethodRegistry<B>::global().at(options.method);
     GradientRequest request = request_for(std::vector<std::string>{options.layer}, options.targets, options.cost);
-    request.class_vjps = spec.needs_class_gradients || spec.needs_cost || spec.cotangent;
+    request.class_vjps = spec.needs_backward();
     if (spec.cotangent) request.method_cotangents.push_back(spec.cotangent);
     const auto result = source.gradients(input, request);
     const FcHead* fc = options.fc ? &*options.fc : nullptr;

@@ -41,4 +41,26 @@ inline void require_close(const std::vector<float>& got, const std::vector<float
     REQUIRE(err <= tol * scale);
 }
 
+/// The largest |v|: a reference tensor's scale.
+inline double max_abs(const std::vector<double>& v) {
+    double m = 0;
+    for (double x : v) m = std::max(m, std::abs(x));
+    return m;
+}
+
+/// Checks `got` against a float64 reference element by element: within twice PyTorch's own
+/// float32 error at that place (|want32 - want64|), or `floor`, whichever is larger. A non-finite
+/// `got` fails.
+inline void require_near_float64(const std::vector<float>& got, const std::vector<double>& want64,
+                                 const std::vector<double>& want32, double floor) {
+    REQUIRE(got.size() == want64.size());
+    REQUIRE(want32.size() == want64.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const double allow = std::max(2 * std::abs(want32[i] - want64[i]), floor);
+        INFO("element " << i << ": got " << got[i] << ", float64 " << want64[i] << ", float32 " << want32[i]);
+        REQUIRE(std::isfinite(got[i]));
+        REQUIRE(std::abs(got[i] - want64[i]) <= allow);
+    }
+}
+
 } // namespace dgtest

@@ -65,6 +65,9 @@ struct MethodSpec {
     /// A logit cotangent of the method's own (Finer-CAM's objective): its VJP per target comes in
     /// the same batched backward, at `LayerGradients::method_vjps[MethodInputs::cotangent]`.
     CotangentFunction cotangent = {};
+
+    /// Does the method need the batched backward pass (class gradients, the cost's, or its own)?
+    [[nodiscard]] bool needs_backward() const { return needs_class_gradients || needs_cost || static_cast<bool>(cotangent); }
     /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
 };

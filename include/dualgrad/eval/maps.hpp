@@ -51,7 +51,7 @@ template <GradientSource Source, class IsCamLayer>
     bool need_grad = false;
     for (const auto& m : methods) {
         specs.push_back(MethodRegistry<B>::global().at(m));
-        need_grad = need_grad || specs.back().needs_class_gradients || specs.back().needs_cost || specs.back().cotangent;
+        need_grad = need_grad || specs.back().needs_backward();
     }
     GradientRequest request = std::visit([&](const auto& c) { return request_for(layers, targets, c); }, cost);
     request.class_vjps = need_grad;
