@@ -165,6 +165,7 @@ TEST_CASE("the pointing game", "[faithfulness]") {
 
 TEST_CASE("faithfulness counts merge exactly across shards", "[faithfulness]") {
     FaithfulnessOptions o;
+    o.steps = 4; // curves of 5 points
     std::vector<ImageFaithfulness> images;
     for (int i = 0; i < 7; ++i) {
         ImageFaithfulness im;
@@ -206,10 +207,19 @@ TEST_CASE("faithfulness counts merge exactly across shards", "[faithfulness]") {
         FaithfulnessCounts c(other);
         REQUIRE_THROWS_WITH(ab += c, Catch::Contains("different settings"));
     }
-    SECTION("curves of different lengths do not add") {
-        ImageFaithfulness im = images[0];
-        im.deletion.push_back(0.5);
-        REQUIRE_THROWS_WITH(all.add(im), Catch::Contains("deletion curve of 6 points after curves of 5"));
+    SECTION("a curve of another length is resampled onto the steps, its area kept") {
+        FaithfulnessOptions o4;
+        o4.steps = 4;
+        o4.confidence = o4.insertion = o4.pointing = false;
+        FaithfulnessCounts c(o4);
+        ImageFaithfulness im;
+        im.deletion = {1.0, 0.5, 0.1}; // 3 points: resampled at 0, 1/4, 1/2, 3/4, 1
+        c.add(im);
+        const auto r = c.result();
+        REQUIRE(r.deletion_curve.size() == 5);
+        const std::vector<double> want{1.0, 0.75, 0.5, 0.3, 0.1};
+        for (std::size_t i = 0; i < 5; ++i) CHECK(std::abs(r.deletion_curve[i] - want[i]) < 1e-11);
+        CHECK(std::abs(r.deletion_auc - (0.5 + 0.5 + 0.05) / 2) < 1e-11); // the 3-point trapezoid
     }
 }
 
@@ -252,6 +262,9 @@ TEST_CASE("faithfulness counts read back from JSON; bad fields are errors naming
     bad = j;
     bad["counts"]["increases"] = 5; // more increases than images
     REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("inconsistent faithfulness counts"));
+    bad = j;
+    bad["counts"]["deletion_curve_units"].push_back(1); // 6 points for 4 steps
+    REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("a curve of 6 points for 4 steps"));
     bad = j;
     bad["settings"]["metrics"] = {"road"};
     REQUIRE_THROWS_WITH(faithfulness_from_json(bad, "f.json"), Catch::Contains("faithfulness metric 'road' is unknown"));

@@ -13,6 +13,7 @@
 #include <dualgrad/eval/maps.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
+#include "json_fixture.hpp"
 #include "model_fixtures.hpp"
 #include "resnet50_input.hpp"
 
@@ -155,4 +156,31 @@ TEST_CASE("Score-CAM refuses a batch whose masked inputs would not fit in memory
                         Catch::Contains("scorecam: a batch of 4096 inputs of 3x8192x8192 needs 3072 GiB") &&
                             Catch::Contains("lower the batch"));
     CHECK_FALSE(ran);
+}
+
+TEST_CASE("IS-CAM matches torch-cam's recipe in PyTorch", "[core][iscam][fixture]") {
+    const auto& f = dgtest::json_fixture("models/resnet50.iscam.json");
+    auto model = eval::cpu_map_model(models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors")));
+    const io::NchwTensor batch = dgtest::resnet50_input_batch();
+    for (const auto& [layer, want] : f["layers"].items()) {
+        INFO("layer " << layer);
+        const auto bm = model->maps(batch, {layer}, {"iscam"}, TargetRule::top_k(2));
+        for (int t = 0; t < 2; ++t) {
+            const auto m64 = dgtest::doubles(want["maps64"][t]);
+            const auto m32 = dgtest::doubles(want["maps32"][t]);
+            std::vector<float> got;
+            for (const auto& map : bm.maps[0][0][static_cast<std::size_t>(t)])
+                got.insert(got.end(), map.values().begin(), map.values().end());
+            REQUIRE(got.size() == m64.size());
+            double scale = 0;
+            for (double v : m64) scale = std::max(scale, std::abs(v));
+            REQUIRE(scale > 0);
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                const double allow = std::max(2 * std::abs(m32[i] - m64[i]), 1e-4 * scale);
+                INFO("slot " << t << " element " << i << ": got " << got[i] << ", float64 " << m64[i] << ", float32 " << m32[i]);
+                REQUIRE(std::isfinite(got[i]));
+                REQUIRE(std::abs(got[i] - m64[i]) <= allow);
+            }
+        }
+    }
 }

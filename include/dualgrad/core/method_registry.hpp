@@ -156,6 +156,11 @@ public:
                          if (!in.targets) detail::raise<value_error>("method 'scorecam' needs the targets (MethodInputs)");
                          return score_cam<B>(g.activations, *in.targets, in.input.get(), in.input_batch);
                      }});
+        add_builtin({.name = "iscam", .needs_class_gradients = false, .needs_input = true,
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets) detail::raise<value_error>("method 'iscam' needs the targets (MethodInputs)");
+                         return is_cam<B>(g.activations, *in.targets, in.input.get(), 10, in.input_batch);
+                     }});
         add_builtin({.name = "randomcam", .needs_class_gradients = false,
                      .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {
                          return random_cam<B>(g.activations, slots(g, in), in.seed);

@@ -161,6 +161,25 @@ inline void resize_aligned(const float* src, std::int64_t h, std::int64_t w, flo
         }
     }
 }
+
+/// Bilinear resize with half-pixel centres (PyTorch's `interpolate(..., align_corners=False)`,
+/// enlarging): output (y, x) samples the source at max(0, (y + 0.5) h / H - 0.5), likewise in x.
+inline void resize_half_pixel(const float* src, std::int64_t h, std::int64_t w, float* dst, std::int64_t H, std::int64_t W) {
+    const double sy = static_cast<double>(h) / static_cast<double>(H), sx = static_cast<double>(w) / static_cast<double>(W);
+    for (std::int64_t y = 0; y < H; ++y) {
+        const double fy = std::max(0.0, (static_cast<double>(y) + 0.5) * sy - 0.5);
+        const auto y0 = std::min(static_cast<std::int64_t>(fy), h - 1), y1 = std::min(y0 + 1, h - 1);
+        const float ly = static_cast<float>(fy - static_cast<double>(y0));
+        for (std::int64_t x = 0; x < W; ++x) {
+            const double fx = std::max(0.0, (static_cast<double>(x) + 0.5) * sx - 0.5);
+            const auto x0 = std::min(static_cast<std::int64_t>(fx), w - 1), x1 = std::min(x0 + 1, w - 1);
+            const float lx = static_cast<float>(fx - static_cast<double>(x0));
+            const float top = src[y0 * w + x0] * (1 - lx) + src[y0 * w + x1] * lx;
+            const float bottom = src[y1 * w + x0] * (1 - lx) + src[y1 * w + x1] * lx;
+            dst[y * W + x] = top * (1 - ly) + bottom * ly;
+        }
+    }
+}
 } // namespace detail
 
 /// Score-CAM's channel weights (Wang et al. 2020, as pytorch-grad-cam 1.5 `ScoreCAM`): for sample n
@@ -312,6 +331,97 @@ template <TensorBackend B>
     ops::require_nonempty<B>(S, "activations S");
     const auto host = B::to_host(S);
     const auto w = ablation_weights(host, B::shape(S), targets, logits, head, batch);
+    std::vector<typename B::tensor> maps;
+    for (const auto& wt : w) maps.push_back(ops::relu<B>(ops::channel_sum<B>(S, wt)));
+    return maps;
+}
+
+/// IS-CAM's channel weights (Naidu et al. 2020, as torch-cam's `ISCAM` computes them, N = `steps`):
+/// each channel of S min-max normalized over its pixels, (a - min) / (max - min + 1e-8), enlarged
+/// to the input (bilinear, half-pixel centres): the mask M_k; for i = 1..N the coefficient
+/// c_i = sum_{p <= i} p / N (torch-cam's running sum: it reaches (N + 1) / 2), the score
+/// y_c(c_i M_k x); w = softmax over k of the mean score (torch-cam subtracts y_c(x) from each
+/// score first, which the softmax does not see). `slots` vectors of N*K weights, from N K steps
+/// masked forwards shared by the target slots, `batch` at a time.
+[[nodiscard]] inline std::vector<std::vector<float>> integrated_score_weights(std::span<const float> S, Shape4 s,
+                                                                              const Targets& targets,
+                                                                              const InputForward* input, int steps = 10,
+                                                                              int batch = 16) {
+    if (!input || !input->forward)
+        detail::raise<value_error>("iscam needs a source that can run forward passes of masked inputs (the CPU "
+                                   "engine); this one cannot");
+    if (batch < 1) detail::raise<value_error>("iscam: batch ", batch, " must be at least 1");
+    if (steps < 1 || steps > 1000) detail::raise<value_error>("iscam: steps ", steps, " must be in [1, 1000]");
+    const Shape4 xs = input->shape;
+    if (targets.samples() != s.n || xs.n != s.n)
+        detail::raise<shape_error>("iscam: ", targets.samples(), " target lists and an input of ", xs.n,
+                                   " samples for ", s.n, " samples of S");
+    const std::int64_t K = s.c, P = s.plane(), HW = xs.plane(), per_x = xs.c * HW;
+    detail::check_batch_memory("iscam", std::min<std::int64_t>(batch, s.n * K * steps), xs);
+    const int T = targets.slots();
+    std::vector<double> coeff;
+    for (int i = 0; i < steps; ++i) coeff.push_back((coeff.empty() ? 0.0 : coeff.back()) + static_cast<double>(i + 1) / steps);
+    std::vector<double> scores(static_cast<std::size_t>(s.n * K * T), 0.0);
+    std::vector<std::int64_t> rows; // (n * K + k) * steps + i
+    std::vector<float> norm(static_cast<std::size_t>(P)), mask(static_cast<std::size_t>(HW));
+    auto flush = [&] {
+        if (rows.empty()) return;
+        const Shape4 bs{static_cast<std::int64_t>(rows.size()), xs.c, xs.h, xs.w};
+        std::int64_t made = -1; // the (n, k) whose mask `mask` holds
+        const Logits out = input->forward(bs, [&](std::span<float> dst) {
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                const std::int64_t nk = rows[r] / steps, i = rows[r] % steps, n = nk / K;
+                if (nk != made) {
+                    const float* a = S.data() + nk * P;
+                    const auto [lo, hi] = std::minmax_element(a, a + P);
+                    const float min = *lo, range = (*hi - *lo) + 1e-8f;
+                    for (std::int64_t p = 0; p < P; ++p) norm[static_cast<std::size_t>(p)] = (a[p] - min) / range;
+                    detail::resize_half_pixel(norm.data(), s.h, s.w, mask.data(), xs.h, xs.w);
+                    made = nk;
+                }
+                const auto c = static_cast<float>(coeff[static_cast<std::size_t>(i)]);
+                float* row = dst.data() + static_cast<std::ptrdiff_t>(r) * per_x;
+                const float* x = input->values.data() + n * per_x;
+                for (std::int64_t ch = 0; ch < xs.c; ++ch)
+                    for (std::int64_t p = 0; p < HW; ++p)
+                        row[ch * HW + p] = c * (mask[static_cast<std::size_t>(p)] * x[ch * HW + p]);
+            }
+        });
+        if (out.samples() != bs.n)
+            detail::raise<shape_error>("iscam: the forward gave ", out.samples(), " logit rows for ", bs.n, " inputs");
+        targets.check_classes(out.classes());
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            const std::int64_t nk = rows[r] / steps;
+            const int n = static_cast<int>(nk / K);
+            for (int t = 0; t < T; ++t)
+                scores[static_cast<std::size_t>(nk * T + t)] += out.row(static_cast<int>(r))[static_cast<std::size_t>(targets(n, t))];
+        }
+        rows.clear();
+    };
+    for (std::int64_t r = 0; r < s.n * K * steps; ++r) {
+        rows.push_back(r);
+        if (static_cast<int>(rows.size()) == batch) flush();
+    }
+    flush();
+    std::vector<std::vector<float>> w(static_cast<std::size_t>(T), std::vector<float>(static_cast<std::size_t>(s.n * K)));
+    for (int t = 0; t < T; ++t)
+        for (std::int64_t n = 0; n < s.n; ++n) {
+            const auto at = [&](std::int64_t k) { return scores[static_cast<std::size_t>((n * K + k) * T + t)] / steps; };
+            double top = -std::numeric_limits<double>::infinity(), sum = 0;
+            for (std::int64_t k = 0; k < K; ++k) top = std::max(top, at(k));
+            for (std::int64_t k = 0; k < K; ++k) sum += std::exp(at(k) - top);
+            for (std::int64_t k = 0; k < K; ++k)
+                w[static_cast<std::size_t>(t)][static_cast<std::size_t>(n * K + k)] = static_cast<float>(std::exp(at(k) - top) / sum);
+        }
+    return w;
+}
+
+/// IS-CAM: one map per target slot, relu(sum_k w_k S_k) (see `integrated_score_weights`).
+template <TensorBackend B>
+[[nodiscard]] std::vector<typename B::tensor> is_cam(const typename B::tensor& S, const Targets& targets,
+                                                     const InputForward* input, int steps = 10, int batch = 16) {
+    ops::require_nonempty<B>(S, "activations S");
+    const auto w = integrated_score_weights(B::to_host(S), B::shape(S), targets, input, steps, batch);
     std::vector<typename B::tensor> maps;
     for (const auto& wt : w) maps.push_back(ops::relu<B>(ops::channel_sum<B>(S, wt)));
     return maps;

@@ -149,14 +149,27 @@ public:
     FaithfulnessCounts() = default;
     explicit FaithfulnessCounts(const FaithfulnessOptions& o) : options_(o) { o.check(); }
 
-    /// Adds one image. Curves must all have the same length (the same input size).
+    /// Adds one image. The mean curves are kept at `steps` + 1 evenly spaced points; a curve with
+    /// another number of points (`curve_points`: the steps do not divide the image's pixels
+    /// evenly) is linearly resampled onto them, and its area comes from its own points.
     void add(const ImageFaithfulness& im) {
         const auto add_curve = [&](const std::vector<double>& c, std::vector<ExactSum>& sums, ExactSum& auc, const char* what) {
-            if (sums.empty()) sums.resize(c.size());
-            if (c.size() != sums.size())
-                detail::raise<value_error>("FaithfulnessCounts: a ", what, " curve of ", c.size(),
-                                           " points after curves of ", sums.size(), " (inputs of different sizes)");
-            for (std::size_t i = 0; i < c.size(); ++i) sums[i].add(c[i]);
+            if (c.size() < 2) detail::raise<value_error>("FaithfulnessCounts: a ", what, " curve of ", c.size(), " points");
+            const auto points = static_cast<std::size_t>(options_.steps) + 1;
+            if (sums.empty()) sums.resize(points);
+            const auto last = static_cast<double>(c.size() - 1);
+            for (std::size_t j = 0; j < points; ++j) {
+                if (c.size() == points) {
+                    sums[j].add(c[j]);
+                    continue;
+                }
+                // Another number of points (the steps do not divide the image's pixels evenly):
+                // linear interpolation at j / steps of the curve's own evenly spaced points.
+                const double pos = static_cast<double>(j) / static_cast<double>(options_.steps) * last;
+                const auto i0 = std::min(static_cast<std::size_t>(pos), c.size() - 2);
+                const double f = pos - static_cast<double>(i0);
+                sums[j].add(c[i0] * (1 - f) + c[i0 + 1] * f);
+            }
             auc.add(curve_auc(c));
         };
         if (options_.deletion) add_curve(im.deletion, deletion_curve_, deletion_auc_, "deletion");
@@ -228,6 +241,10 @@ public:
                                                        ExactSum insertion_auc, std::vector<ExactSum> deletion_curve,
                                                        std::vector<ExactSum> insertion_curve, std::int64_t hits) {
         FaithfulnessCounts c(o);
+        for (const auto* curve : {&deletion_curve, &insertion_curve})
+            if (!curve->empty() && curve->size() != static_cast<std::size_t>(o.steps) + 1)
+                detail::raise<value_error>("faithfulness counts: a curve of ", curve->size(), " points for ", o.steps,
+                                           " steps (", o.steps + 1, " expected)");
         if (images < 0 || increases < 0 || hits < 0 || increases > images || hits > images)
             detail::raise<value_error>("faithfulness counts: images ", images, ", increases ", increases, ", hits ", hits,
                                        " are inconsistent");
