@@ -100,6 +100,7 @@ inline void add_eval(CLI::App& app) {
         double interval = 0.01;
         float alpha = 10.0f;
         bool tencrop = false;
+        bool aug_smooth = false;
         int batch = 16, threads = 0, examples = 4;
         bool no_baseline = false;
         std::string fuse;
@@ -109,6 +110,7 @@ inline void add_eval(CLI::App& app) {
         double tolerance = 15;
         std::optional<int> limit;
         PreprocessCli pre;
+        MethodSettingsCli method_settings;
     };
     auto opt = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("eval", "Evaluate methods at layers on a wsolevaluation-layout dataset: "
@@ -120,7 +122,7 @@ inline void add_eval(CLI::App& app) {
     cmd->add_option("--arch", opt->arch, "Architecture: vgg16, inception_v3, resnet50, se_resnet50")->required();
     cmd->add_option("--weights", opt->weights, "safetensors file")->required();
     cmd->add_option("--layers", opt->layers, "Layers, comma-separated (default: the model's default layers)")->delimiter(',');
-    cmd->add_option("--methods", opt->methods, "Methods, comma-separated, or all (every built-in and registered method)")->delimiter(',')->capture_default_str();
+    cmd->add_option("--methods", opt->methods, "Methods, comma-separated (" + method_names_text() + "), or all (every one of them)")->delimiter(',')->capture_default_str();
     cmd->add_option("--protocol", opt->protocols,
                     "wsolevaluation (min-max, threshold sweep: MaxBoxAcc, MaxBoxAccV2, best-threshold loc errors) "
                     "and/or layercam (ReLU, divide by max, threshold 0.15, largest rectangle), comma-separated")
@@ -131,6 +133,10 @@ inline void add_eval(CLI::App& app) {
     cmd->add_option("--mask-metadata", opt->mask_metadata,
                     "Metadata folder whose localization.txt lists masks (wsolevaluation's OpenImages format), for PxAP");
     cmd->add_option("--masks", opt->masks, "Mask root the mask paths are relative to");
+    add_method_settings_options(cmd, opt->method_settings);
+    cmd->add_flag("--aug-smooth", opt->aug_smooth,
+                  "pytorch-grad-cam's aug_smooth for every method: the maps of x times 0.9, 1, 1.1, each as is and mirrored, "
+                  "scaled to [0, 1] and averaged (six passes per batch)");
     cmd->add_flag("--tencrop", opt->tencrop, "10-crop: resize to --tencrop-resize, 4 corners + centre and their flips; "
                                              "maps averaged in image coordinates, logits averaged");
     cmd->add_option("--shard", opt->shard, "k/N: evaluate images i with i % N == k; 'auto' from Slurm or Kubernetes");
@@ -163,6 +169,7 @@ inline void add_eval(CLI::App& app) {
                             : opt->shard == "auto" ? Shard::from_environment(opt->shard_count)
                                                    : Shard::parse(opt->shard);
         auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads, opt->variant.value());
+        model->set_method_settings(opt->method_settings.value());
         eval::EvalOptions o;
         o.methods = parse_methods(*model, opt->methods);
         o.layers = opt->layers;
@@ -175,6 +182,7 @@ inline void add_eval(CLI::App& app) {
         o.preprocess = pre.options();
         o.tencrop = opt->tencrop;
         o.tencrop_resize = pre.tencrop_resize;
+        o.aug_smooth = opt->aug_smooth;
         o.shard = shard;
         if (opt->limit) o.limit = static_cast<std::size_t>(*opt->limit);
         o.batch = opt->batch;
@@ -234,7 +242,8 @@ inline void add_eval(CLI::App& app) {
             char subtitle[512];
             std::snprintf(subtitle, sizeof subtitle, "Weights %s; metadata %s; %zu images (shard %d/%d); protocol %s%s.",
                           opt->weights.c_str(), opt->metadata.c_str(), result.images, shard.index, shard.count,
-                          runs.protocol.c_str(), opt->tencrop ? ", 10-crop" : "");
+                          runs.protocol.c_str(),
+                          opt->tencrop ? (opt->aug_smooth ? ", 10-crop, aug_smooth" : ", 10-crop") : opt->aug_smooth ? ", aug_smooth" : "");
             write_report(folder, runs, subtitle, pics);
             folder.commit();
             std::printf("%s: wrote %s/{metrics.json, table.md, report.html}\n", runs.protocol.c_str(), dir.c_str());

@@ -46,8 +46,7 @@ inline void add_localize(CLI::App& app) {
     cmd->add_option("--weights", opt->weights, "safetensors file (default: the bundled FashionLoc model)");
     cmd->add_option("--layer", opt->layer, "Layer, module path or paper alias (default: the model's recorded layer, "
                                            "else the CAM layer)");
-    cmd->add_option("--method", opt->method, "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, "
-                                             "layercam, pcs, dgl, eigencam, eigengradcam, ablationcam, scorecam or randomcam (default: dgl)");
+    cmd->add_option("--method", opt->method, method_names_text() + " (default: dgl)");
     cmd->add_option("--target", opt->target, "top1 or topk:K")->capture_default_str();
     cmd->add_option("--threshold", opt->threshold,
                     "CAM threshold of the largest-contour box (wsolevaluation protocol; default: the bundled "

@@ -16,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <dualgrad/eval/aug_smooth.hpp>
 #include <dualgrad/io/npy.hpp>
 
 #include "common.hpp"
@@ -31,6 +32,8 @@ inline void add_maps(CLI::App& app) {
         std::vector<std::string> layers, methods;
         float alpha = 10.0f;
         int threads = 0;
+        bool aug_smooth = false;
+        MethodSettingsCli method_settings;
     };
     auto opt = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("maps", "Raw class maps at feature resolution for a preprocessed float32 NCHW batch");
@@ -41,8 +44,7 @@ inline void add_maps(CLI::App& app) {
         ->required()
         ->delimiter(',');
     cmd->add_option("--method", opt->methods,
-                    "cam, gradcam, gradcampp, xgradcam, hirescam, gradcam-elementwise, layercam, pcs, dgl, eigencam, ablationcam, scorecam, "
-                    "eigengradcam, randomcam, or all (comma-separated for several: PREFIX.<method>.<layer>.npy)")
+                    method_names_text() + ", or all (comma-separated for several: PREFIX.<method>.<layer>.npy)")
         ->required()
         ->delimiter(',');
     cmd->add_option("--target", opt->target, "top1, topk:K, class:C, or gt:FILE (a class per line, or image_id,class)")
@@ -52,9 +54,14 @@ inline void add_maps(CLI::App& app) {
     cmd->add_option("--threads", opt->threads, "Engine threads (0: all cores)")->capture_default_str();
     add_backend_option(cmd, opt->backend);
     opt->variant.add(cmd);
+    add_method_settings_options(cmd, opt->method_settings);
+    cmd->add_flag("--aug-smooth", opt->aug_smooth,
+                  "pytorch-grad-cam's aug_smooth: the maps of x times 0.9, 1, 1.1, each as is and mirrored, scaled to "
+                  "[0, 1] and averaged (six passes)");
     cmd->add_option("--out", opt->out, "Output prefix")->required();
     cmd->callback([opt] {
         auto model = make_model(opt->backend, opt->arch, opt->weights, opt->threads, opt->variant.value());
+        model->set_method_settings(opt->method_settings.value());
         const auto methods = parse_methods(*model, opt->methods);
         const auto cost = parse_cost(opt->cost, opt->alpha);
         check_writable_parent(opt->out + ".logits.npy", "--out"); // before the work
@@ -71,7 +78,9 @@ inline void add_maps(CLI::App& app) {
         input.values = values;
         // With `all`, a method defined at the CAM layer only (cam) is left out at the other layers.
         const bool all = std::find(opt->methods.begin(), opt->methods.end(), "all") != opt->methods.end();
-        const auto result = model->maps(input, opt->layers, methods, parse_target(opt->target, s[0]), cost, all);
+        const TargetRule rule = parse_target(opt->target, s[0]);
+        const auto result = opt->aug_smooth ? eval::aug_smooth_maps(*model, input, opt->layers, methods, rule, cost, all)
+                                            : model->maps(input, opt->layers, methods, rule, cost, all);
         const std::int64_t N = result.targets.samples(), T = result.targets.slots();
         io::write_npy(opt->out + ".logits.npy", std::vector<float>(result.logits.values().begin(), result.logits.values().end()),
                       {N, std::int64_t{result.logits.classes()}});

@@ -1,15 +1,60 @@
 #pragma once
 // Shared pieces of the `dualgrad` command line: model loading from --arch/--weights, layer name
 // to file name, and the error convention (every error names the file or option and what was wrong).
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include <dualgrad/core/method_registry.hpp>
 #include <dualgrad/models/cpu_model.hpp>
 
 namespace dualgrad::cli {
+
+/// The registered methods' names, comma-separated, for help texts (the registry is the one list).
+inline std::string method_names_text() {
+    std::string out;
+    for (const auto& n : MethodRegistry<EigenBackend>::global().names()) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+/// The methods' settings from the command line (`MethodSettings`): --seed, --samples, --noise-std,
+/// --input-batch, --head-batch. `noise_std` is kept apart (CLI11 fills a plain float) and copied in
+/// by `method_settings`.
+struct MethodSettingsCli {
+    MethodSettings settings;
+    float noise_std = 2.0f;
+    [[nodiscard]] MethodSettings value() const {
+        MethodSettings s = settings;
+        s.noise_std = noise_std;
+        return s;
+    }
+};
+
+inline void add_method_settings_options(CLI::App* cmd, MethodSettingsCli& m) {
+    cmd->add_option("--seed", m.settings.seed, "Seed of Random-CAM's weights and SS-CAM's noise")->capture_default_str();
+    cmd->add_option("--samples", m.settings.samples,
+                    "IS-CAM's steps and SS-CAM's noisy copies per channel (0: torch-cam's 10 and 35)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1000));
+    cmd->add_option("--noise-std", m.noise_std, "SS-CAM's noise standard deviation")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+                const double v = std::strtod(text.c_str(), nullptr);
+                return std::isfinite(v) && v >= 0 ? std::string{} : "'" + text + "' is not a finite number >= 0";
+            },
+            "FINITE >= 0"));
+    cmd->add_option("--input-batch", m.settings.input_batch, "Masked inputs per forward pass (Score-CAM, IS-CAM, SS-CAM)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
+    cmd->add_option("--head-batch", m.settings.head_batch, "Rows per head pass (Ablation-CAM)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
+}
 
 /// `/` in a layer name becomes `_` in output file names ("group2/block5" -> "group2_block5").
 inline std::string layer_file_name(std::string name) {

@@ -11,8 +11,17 @@ dualgrad_cli_test(maps 0 "m1\\.dgl\\.group2_block5\\.npy: \\[1, 2, 8, 8\\].*m1\\
                   ${_work}/m1.dgl.layer3.5.npy ${_work}/m1.logits.npy ${_work}/m1.targets.npy)
 # --method all: every registered method; cam only at the CAM layer (layer4.2), the others at both.
 dualgrad_cli_test(maps_all 0 "m4\\.cam\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\].*m4\\.eigencam\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\].*m4\\.eigengradcam\\.layer4\\.2\\.npy.*m4\\.ablationcam\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\].*m4\\.scorecam\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\].*m4\\.randomcam\\.layer4\\.2\\.npy"
-                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5,layer4.2 --method all --out ${_work}/m4"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5,layer4.2 --method all --samples 2 --out ${_work}/m4"
                   ${_work}/m4.eigencam.layer4.2.npy ${_work}/m4.randomcam.layer3.5.npy ${_work}/m4.dgl.layer3.5.npy)
+# The methods' settings: IS-CAM's and SS-CAM's samples (2 keeps the --method all tests short), and
+# aug_smooth; bad values are refused by the option that carries them.
+dualgrad_cli_test(maps_aug_smooth 0 "m5\\.gradcam\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\]"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method gradcam,sscam --samples 1 --seed 3 --aug-smooth --out ${_work}/m5"
+                  ${_work}/m5.sscam.layer3.5.npy)
+dualgrad_cli_test(maps_bad_noise_std 105 "--noise-std: 'nan' is not a finite number >= 0"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method sscam --noise-std nan --out ${_work}/bad")
+dualgrad_cli_test(maps_bad_samples 105 "--samples: Value 5000 not in range 0 to 1000"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method sscam --samples 5000 --out ${_work}/bad")
 dualgrad_cli_test(maps_xent 0 "m3\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\]"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl --cost xent --alpha 5 --out ${_work}/m3")
 dualgrad_cli_test(maps_cam 0 "m2\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\]"
@@ -76,7 +85,7 @@ dualgrad_cli_test(eval_fuse_one_layer 1 "fusion \\(--fuse mean\\) needs two or m
 dualgrad_cli_test(eval_fuse_unknown 1 "--fuse: 'avg' is not a fusion rule"
                   "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --fuse avg --out ${_work}/bad_fuse")
 dualgrad_cli_test(eval_methods_all 0 "\\| eigencam \\| layer3\\.5 \\|.*\\| randomcam \\| layer4\\.2 \\|"
-                  "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods all --limit 2 --no-resize --batch 2 --threads 1 --out ${_work}/ev_methods_all"
+                  "eval --metadata ${_mini}/metadata/test --images ${_mini}/images --arch resnet50 --weights ${_bundled} --layers layer3.5,layer4.2 --methods all --samples 2 --limit 2 --no-resize --batch 2 --threads 1 --out ${_work}/ev_methods_all"
                   ${_work}/ev_methods_all/metrics.json)
 # A folder that cannot be written is found before the work (eval reads no image first).
 dualgrad_cli_test(eval_out_not_writable 1 "--out '/proc/self': the output folder is not writable" "eval ${_eval_args} --out /proc/self")

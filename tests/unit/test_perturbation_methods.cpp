@@ -171,16 +171,110 @@ TEST_CASE("IS-CAM matches torch-cam's recipe in PyTorch", "[core][iscam][fixture
             std::vector<float> got;
             for (const auto& map : bm.maps[0][0][static_cast<std::size_t>(t)])
                 got.insert(got.end(), map.values().begin(), map.values().end());
-            REQUIRE(got.size() == m64.size());
-            double scale = 0;
-            for (double v : m64) scale = std::max(scale, std::abs(v));
+            const double scale = dgtest::max_abs(m64);
             REQUIRE(scale > 0);
-            for (std::size_t i = 0; i < got.size(); ++i) {
-                const double allow = std::max(2 * std::abs(m32[i] - m64[i]), 1e-4 * scale);
-                INFO("slot " << t << " element " << i << ": got " << got[i] << ", float64 " << m64[i] << ", float32 " << m32[i]);
-                REQUIRE(std::isfinite(got[i]));
-                REQUIRE(std::abs(got[i] - m64[i]) <= allow);
-            }
+            INFO("slot " << t);
+            dgtest::require_near_float64(got, m64, m32, 1e-4 * scale);
         }
     }
+}
+
+TEST_CASE("The reproducible normal stream: SplitMix64's published outputs, the fixture's draws, and its moments",
+          "[core][random][sscam]") {
+    // SplitMix64 seeded 0: its first two outputs, as published with the reference implementation.
+    REQUIRE(detail::splitmix64(0) == 0xE220A8397B1DCDAFull);
+    REQUIRE(detail::splitmix64(0x9E3779B97F4A7C15ull) == 0x6E789E6AA1B965F4ull);
+    // The same draws as NumPy's float64 Box-Muller in the fixture script.
+    const auto& probe = dgtest::json_fixture("models/resnet50.sscam.json")["normal_probe"];
+    const auto seed = probe["seed"].get<std::uint64_t>();
+    for (std::size_t i = 0; i < probe["index"].size(); ++i) {
+        const auto j = probe["index"][i].get<std::uint64_t>();
+        INFO("index " << j);
+        REQUIRE(std::abs(standard_normal(seed, j) - probe["z"][i].get<double>()) <= 1e-12);
+    }
+    // 200000 draws: mean 0 and variance 1 within 5 standard errors (0.011 and 0.016), and about
+    // 68.3 % within one standard deviation.
+    const int n = 200000;
+    double sum = 0, sq = 0;
+    int inside = 0;
+    for (int j = 0; j < n; ++j) {
+        const double z = standard_normal(3, static_cast<std::uint64_t>(j));
+        REQUIRE(std::isfinite(z));
+        sum += z;
+        sq += z * z;
+        inside += std::abs(z) < 1;
+    }
+    const double mean = sum / n, var = sq / n - mean * mean;
+    CHECK(std::abs(mean) < 5 / std::sqrt(n));
+    CHECK(std::abs(var - 1) < 5 * std::sqrt(2.0 / n));
+    CHECK(std::abs(inside / static_cast<double>(n) - 0.6827) < 0.005);
+}
+
+TEST_CASE("SS-CAM matches torch-cam's recipe in PyTorch with the same noise", "[core][sscam][fixture]") {
+    using B = EigenBackend;
+    const auto& f = dgtest::json_fixture("models/resnet50.sscam.json");
+    auto model = models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors"));
+    const nn::Tensor x = dgtest::resnet50_input();
+    const auto input = make_input_forward(model, x);
+    const Targets targets(f["targets"].get<std::vector<std::vector<int>>>());
+    for (const auto& [layer, want] : f["layers"].items()) {
+        INFO("layer " << layer);
+        LayerGradients<B> g;
+        g.activations = model.head_state(x, layer).activations;
+        MethodInputs in;
+        in.targets = &targets;
+        in.input = input;
+        in.samples = f["samples"].get<int>();
+        in.noise_std = f["std"].get<float>();
+        in.seed = f["seed"].get<std::uint64_t>();
+        // The registered method, and the function with a batch that does not divide the rows (the
+        // engine's last bits can differ with the batch, so both are held to the fixture).
+        const auto registered = class_maps<B>("sscam", g, in);
+        const auto direct = ss_cam<B>(g.activations, targets, input.get(), in.samples, *in.noise_std, in.seed, 7);
+        REQUIRE(registered.size() == 2);
+        for (int t = 0; t < 2; ++t) {
+            const auto m64 = dgtest::doubles(want["maps64"][t]);
+            const auto m32 = dgtest::doubles(want["maps32"][t]);
+            const auto got = B::to_host(registered[static_cast<std::size_t>(t)]);
+            const double scale = dgtest::max_abs(m64);
+            REQUIRE(scale > 0);
+            INFO("slot " << t);
+            dgtest::require_near_float64(got, m64, m32, 1e-4 * scale);
+            dgtest::require_near_float64(B::to_host(direct[static_cast<std::size_t>(t)]), m64, m32, 1e-4 * scale);
+        }
+        // Another seed draws other noise and gives other weights.
+        in.seed += 1;
+        REQUIRE(B::to_host(class_maps<B>("sscam", g, in)[0]) != B::to_host(registered[0]));
+    }
+    // The same settings reach the method through a MapModel (what `evaluate` and the CLI drive).
+    auto map_model = eval::cpu_map_model(models::load_model("resnet50", dgtest::model_fixture("resnet50.safetensors")));
+    MethodSettings settings;
+    settings.samples = f["samples"].get<int>();
+    settings.noise_std = f["std"].get<float>();
+    settings.seed = f["seed"].get<std::uint64_t>();
+    map_model->set_method_settings(settings);
+    const auto bm = map_model->maps(dgtest::resnet50_input_batch(), {"layer4.2"}, {"sscam"}, TargetRule::top_k(2));
+    for (int t = 0; t < 2; ++t) {
+        std::vector<float> got;
+        for (const auto& map : bm.maps[0][0][static_cast<std::size_t>(t)]) got.insert(got.end(), map.values().begin(), map.values().end());
+        const auto& want = f["layers"]["layer4.2"];
+        dgtest::require_near_float64(got, dgtest::doubles(want["maps64"][t]), dgtest::doubles(want["maps32"][t]),
+                                     1e-4 * dgtest::max_abs(dgtest::doubles(want["maps64"][t])));
+    }
+}
+
+TEST_CASE("SS-CAM's bad options are named errors", "[core][sscam][bad-input]") {
+    const Shape4 s{1, 2, 2, 2};
+    const std::vector<float> S(8, 1.0f);
+    InputForward input;
+    input.shape = {1, 1, 4, 4};
+    input.values.assign(16, 1.0f);
+    input.forward = [](Shape4 shape, const HeadFill&) { return Logits(static_cast<int>(shape.n), 2, std::vector<float>(static_cast<std::size_t>(2 * shape.n))); };
+    const Targets targets(std::vector<std::vector<int>>{{1}});
+    REQUIRE_THROWS_WITH(smoothed_score_weights(S, s, targets, &input, 0), Catch::Contains("sscam: samples 0 must be in [1, 1000]"));
+    REQUIRE_THROWS_WITH(smoothed_score_weights(S, s, targets, &input, 4, -1.0f), Catch::Contains("sscam: noise std -1"));
+    REQUIRE_THROWS_WITH(smoothed_score_weights(S, s, targets, &input, 4, std::nanf("")), Catch::Contains("must be finite"));
+    REQUIRE_THROWS_WITH(smoothed_score_weights(S, s, targets, nullptr), Catch::Contains("sscam needs a source that can run forward passes"));
+    const Targets wrong(std::vector<std::vector<int>>{{5}});
+    REQUIRE_THROWS_WITH(smoothed_score_weights(S, s, wrong, &input, 1), Catch::Contains("5"));
 }

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -39,14 +40,37 @@ struct MethodInputs {
     const Targets* targets = nullptr; ///< the target class of every sample and slot
     const FcHead* fc = nullptr;       ///< the classifier head, where the layer is the CAM layer
     AnyCost cost = ReferenceCost{};   ///< DGL's cost policy
-    std::uint64_t seed = 0;           ///< Random-CAM's seed
+    std::uint64_t seed = 0;           ///< Random-CAM's and SS-CAM's seed
     const Logits* logits = nullptr;   ///< the pass's logits (methods with `needs_head`)
     HeadForward head = {};            ///< runs the network above the layer (methods with `needs_head`)
     int head_batch = 32;              ///< rows per head pass
     std::shared_ptr<const InputForward> input = {}; ///< the batch's input and forward (methods with `needs_input`)
-    int input_batch = 16;             ///< masked inputs per forward pass (Score-CAM)
+    int input_batch = 16;             ///< masked inputs per forward pass (Score-CAM, IS-CAM, SS-CAM)
+    /// Samples per channel mask, as torch-cam's `num_samples`: IS-CAM's steps and SS-CAM's noisy
+    /// copies; 0 takes torch-cam's defaults (10 and 35).
+    int samples = 0;
+    std::optional<float> noise_std = {}; ///< SS-CAM's noise; unset: torch-cam's 2 (noise seeded by `seed`)
     int cotangent = -1;               ///< the index of the method's own cotangent in `LayerGradients::method_vjps`
 };
+
+/// The settings of the methods that draw noise or run extra passes, as one value that a caller
+/// (`eval::MapModel::set_method_settings`, the command line) hands to every method of a pass.
+struct MethodSettings {
+    std::uint64_t seed = 0;  ///< Random-CAM's and SS-CAM's seed
+    int head_batch = 32;     ///< rows per head pass (Ablation-CAM)
+    int input_batch = 16;    ///< masked inputs per forward pass (Score-CAM, IS-CAM, SS-CAM)
+    int samples = 0;         ///< IS-CAM's steps and SS-CAM's noisy copies; 0: torch-cam's 10 and 35
+    std::optional<float> noise_std = {}; ///< SS-CAM's noise; unset: torch-cam's 2
+};
+
+/// Copies `s` into the matching fields of `in`.
+inline void apply_settings(const MethodSettings& s, MethodInputs& in) {
+    in.seed = s.seed;
+    in.head_batch = s.head_batch;
+    in.input_batch = s.input_batch;
+    in.samples = s.samples;
+    in.noise_std = s.noise_std;
+}
 
 /// A method by name.
 template <TensorBackend B>
@@ -159,7 +183,14 @@ public:
         add_builtin({.name = "iscam", .needs_class_gradients = false, .needs_input = true,
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
                          if (!in.targets) detail::raise<value_error>("method 'iscam' needs the targets (MethodInputs)");
-                         return is_cam<B>(g.activations, *in.targets, in.input.get(), 10, in.input_batch);
+                         return is_cam<B>(g.activations, *in.targets, in.input.get(), in.samples > 0 ? in.samples : 10,
+                                          in.input_batch);
+                     }});
+        add_builtin({.name = "sscam", .needs_class_gradients = false, .needs_input = true,
+                     .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets) detail::raise<value_error>("method 'sscam' needs the targets (MethodInputs)");
+                         return ss_cam<B>(g.activations, *in.targets, in.input.get(), in.samples > 0 ? in.samples : 35,
+                                          in.noise_std.value_or(2.0f), in.seed, in.input_batch);
                      }});
         add_builtin({.name = "randomcam", .needs_class_gradients = false,
                      .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {

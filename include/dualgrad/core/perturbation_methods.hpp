@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "dualgrad/backend/ops.hpp"
+#include "dualgrad/core/random.hpp"
 #include "dualgrad/core/targets.hpp"
 #include "dualgrad/error.hpp"
 
@@ -182,6 +183,82 @@ inline void resize_half_pixel(const float* src, std::int64_t h, std::int64_t w, 
 }
 } // namespace detail
 
+namespace detail {
+/// Checks what every masked-input method needs (`what` names it) and returns the input's shape.
+inline Shape4 check_masked_inputs(const char* what, Shape4 s, const Targets& targets, const InputForward* input,
+                                  int batch) {
+    if (!input || !input->forward)
+        raise<value_error>(what, " needs a source that can run forward passes of masked inputs (the CPU "
+                                 "engine); this one cannot");
+    if (batch < 1) raise<value_error>(what, ": batch ", batch, " must be at least 1");
+    const Shape4 xs = input->shape;
+    if (targets.samples() != s.n || xs.n != s.n)
+        raise<shape_error>(what, ": ", targets.samples(), " target lists and an input of ", xs.n, " samples for ",
+                           s.n, " samples of S");
+    return xs;
+}
+
+/// Runs `rows` generated inputs through `input.forward`, `batch` at a time: `fill(r, dst)` writes
+/// input r (C x H x W values of the batch's input shape) into `dst`; `take(r, n_classes_row)`
+/// reads its logits. Inputs go straight into the source's buffer.
+template <class Fill, class Take>
+void forward_generated(const char* what, const InputForward& input, std::int64_t rows, int batch, Fill&& fill,
+                       Take&& take) {
+    const Shape4 xs = input.shape;
+    const std::int64_t per_x = xs.c * xs.plane();
+    check_batch_memory(what, std::min<std::int64_t>(batch, rows), xs);
+    for (std::int64_t first = 0; first < rows; first += batch) {
+        const std::int64_t m = std::min<std::int64_t>(batch, rows - first);
+        const Logits out = input.forward(Shape4{m, xs.c, xs.h, xs.w}, [&](std::span<float> dst) {
+            for (std::int64_t r = 0; r < m; ++r) fill(first + r, dst.subspan(static_cast<std::size_t>(r * per_x), static_cast<std::size_t>(per_x)));
+        });
+        if (out.samples() != m)
+            raise<shape_error>(what, ": the forward gave ", out.samples(), " logit rows for ", m, " inputs");
+        for (std::int64_t r = 0; r < m; ++r) take(first + r, out.row(static_cast<int>(r)));
+    }
+}
+
+/// Softmax over the K channels of `scores` ((n K + k) T + t, divided by `divisor` first): `slots`
+/// vectors of N*K weights.
+[[nodiscard]] inline std::vector<std::vector<float>> channel_softmax(const std::vector<double>& scores, std::int64_t N,
+                                                                     std::int64_t K, int T, double divisor = 1) {
+    std::vector<std::vector<float>> w(static_cast<std::size_t>(T), std::vector<float>(static_cast<std::size_t>(N * K)));
+    for (int t = 0; t < T; ++t)
+        for (std::int64_t n = 0; n < N; ++n) {
+            const auto at = [&](std::int64_t k) { return scores[static_cast<std::size_t>((n * K + k) * T + t)] / divisor; };
+            double top = -std::numeric_limits<double>::infinity(), sum = 0;
+            for (std::int64_t k = 0; k < K; ++k) top = std::max(top, at(k));
+            for (std::int64_t k = 0; k < K; ++k) sum += std::exp(at(k) - top);
+            for (std::int64_t k = 0; k < K; ++k)
+                w[static_cast<std::size_t>(t)][static_cast<std::size_t>(n * K + k)] = static_cast<float>(std::exp(at(k) - top) / sum);
+        }
+    return w;
+}
+
+/// Adds the target logits of row `nk` = n K + k to `scores` ((n K + k) T + t): every target slot
+/// of sample n reads the same forward.
+inline void add_target_logits(std::vector<double>& scores, const Targets& targets, std::int64_t nk, std::int64_t K,
+                              std::span<const float> logits) {
+    targets.check_classes(static_cast<int>(logits.size()));
+    const int T = targets.slots(), n = static_cast<int>(nk / K);
+    for (int t = 0; t < T; ++t)
+        scores[static_cast<std::size_t>(nk * T + t)] += logits[static_cast<std::size_t>(targets(n, t))];
+}
+
+/// Channel (n, k) of S min-max normalized over its pixels, (a - min) / (max - min + 1e-8), then
+/// enlarged to H x W (bilinear, half-pixel centres): torch-cam's mask. `norm` holds h*w floats.
+inline void torchcam_mask(std::span<const float> S, Shape4 s, std::int64_t nk, std::vector<float>& norm, float* mask,
+                          std::int64_t H, std::int64_t W) {
+    const std::int64_t P = s.plane();
+    const float* a = S.data() + nk * P;
+    const auto [lo, hi] = std::minmax_element(a, a + P);
+    const float min = *lo, range = (*hi - *lo) + 1e-8f;
+    norm.resize(static_cast<std::size_t>(P));
+    for (std::int64_t p = 0; p < P; ++p) norm[static_cast<std::size_t>(p)] = (a[p] - min) / range;
+    resize_half_pixel(norm.data(), s.h, s.w, mask, H, W);
+}
+} // namespace detail
+
 /// Score-CAM's channel weights (Wang et al. 2020, as pytorch-grad-cam 1.5 `ScoreCAM`): for sample n
 /// and channel k, S_k is resized to the input (bilinear, aligned corners), scaled to [0, 1] by
 /// (u - min) / (max - min + 1e-8), multiplies the (preprocessed) input, and the masked input's
@@ -191,62 +268,26 @@ inline void resize_half_pixel(const float* src, std::int64_t h, std::int64_t w, 
 [[nodiscard]] inline std::vector<std::vector<float>> score_weights(std::span<const float> S, Shape4 s,
                                                                    const Targets& targets, const InputForward* input,
                                                                    int batch = 16) {
-    if (!input || !input->forward)
-        detail::raise<value_error>("scorecam needs a source that can run forward passes of masked inputs (the CPU "
-                                   "engine); this one cannot");
-    if (batch < 1) detail::raise<value_error>("scorecam: batch ", batch, " must be at least 1");
-    const Shape4 xs = input->shape;
-    if (targets.samples() != s.n || xs.n != s.n)
-        detail::raise<shape_error>("scorecam: ", targets.samples(), " target lists and an input of ", xs.n,
-                                   " samples for ", s.n, " samples of S");
-    const std::int64_t K = s.c, P = s.plane(), HW = xs.plane(), per_x = xs.c * HW;
-    detail::check_batch_memory("scorecam", std::min<std::int64_t>(batch, s.n * K), xs);
+    const Shape4 xs = detail::check_masked_inputs("scorecam", s, targets, input, batch);
+    const std::int64_t K = s.c, P = s.plane(), HW = xs.plane();
     const int T = targets.slots();
-    std::vector<double> scores(static_cast<std::size_t>(s.n * K * T));
-    std::vector<std::int64_t> rows;
+    std::vector<double> scores(static_cast<std::size_t>(s.n * K * T), 0.0);
     std::vector<float> mask(static_cast<std::size_t>(HW));
-    auto flush = [&] {
-        if (rows.empty()) return;
-        const Shape4 bs{static_cast<std::int64_t>(rows.size()), xs.c, xs.h, xs.w};
-        const Logits out = input->forward(bs, [&](std::span<float> dst) {
-            for (std::size_t r = 0; r < rows.size(); ++r) {
-                const std::int64_t n = rows[r] / K, k = rows[r] % K;
-                detail::resize_aligned(S.data() + (n * K + k) * P, s.h, s.w, mask.data(), xs.h, xs.w);
-                const auto [lo, hi] = std::minmax_element(mask.begin(), mask.end());
-                const float min = *lo, range = *hi - *lo + 1e-8f;
-                for (float& m : mask) m = (m - min) / range;
-                float* row = dst.data() + static_cast<std::ptrdiff_t>(r) * per_x;
-                const float* x = input->values.data() + n * per_x;
-                for (std::int64_t c = 0; c < xs.c; ++c)
-                    for (std::int64_t p = 0; p < HW; ++p) row[c * HW + p] = x[c * HW + p] * mask[static_cast<std::size_t>(p)];
-            }
-        });
-        if (out.samples() != bs.n)
-            detail::raise<shape_error>("scorecam: the forward gave ", out.samples(), " logit rows for ", bs.n, " inputs");
-        targets.check_classes(out.classes());
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-            const int n = static_cast<int>(rows[r] / K);
-            for (int t = 0; t < T; ++t)
-                scores[static_cast<std::size_t>(rows[r] * T + t)] = out.row(static_cast<int>(r))[static_cast<std::size_t>(targets(n, t))];
-        }
-        rows.clear();
-    };
-    for (std::int64_t i = 0; i < s.n * K; ++i) {
-        rows.push_back(i);
-        if (static_cast<int>(rows.size()) == batch) flush();
-    }
-    flush();
-    std::vector<std::vector<float>> w(static_cast<std::size_t>(T), std::vector<float>(static_cast<std::size_t>(s.n * K)));
-    for (int t = 0; t < T; ++t)
-        for (std::int64_t n = 0; n < s.n; ++n) {
-            double top = -std::numeric_limits<double>::infinity(), sum = 0;
-            for (std::int64_t k = 0; k < K; ++k) top = std::max(top, scores[static_cast<std::size_t>((n * K + k) * T + t)]);
-            for (std::int64_t k = 0; k < K; ++k) sum += std::exp(scores[static_cast<std::size_t>((n * K + k) * T + t)] - top);
-            for (std::int64_t k = 0; k < K; ++k)
-                w[static_cast<std::size_t>(t)][static_cast<std::size_t>(n * K + k)] =
-                    static_cast<float>(std::exp(scores[static_cast<std::size_t>((n * K + k) * T + t)] - top) / sum);
-        }
-    return w;
+    detail::forward_generated(
+        "scorecam", *input, s.n * K, batch,
+        [&](std::int64_t r, std::span<float> row) {
+            const std::int64_t n = r / K;
+            detail::resize_aligned(S.data() + r * P, s.h, s.w, mask.data(), xs.h, xs.w);
+            const auto [lo, hi] = std::minmax_element(mask.begin(), mask.end());
+            const float min = *lo, range = *hi - *lo + 1e-8f;
+            for (float& m : mask) m = (m - min) / range;
+            const float* x = input->values.data() + n * xs.c * HW;
+            for (std::int64_t c = 0; c < xs.c; ++c)
+                for (std::int64_t p = 0; p < HW; ++p)
+                    row[static_cast<std::size_t>(c * HW + p)] = x[c * HW + p] * mask[static_cast<std::size_t>(p)];
+        },
+        [&](std::int64_t r, std::span<const float> logits) { detail::add_target_logits(scores, targets, r, K, logits); });
+    return detail::channel_softmax(scores, s.n, K, T);
 }
 
 /// Score-CAM: one map per target slot, relu(sum_k w_k S_k) (see `score_weights`).
@@ -347,73 +388,28 @@ template <TensorBackend B>
                                                                               const Targets& targets,
                                                                               const InputForward* input, int steps = 10,
                                                                               int batch = 16) {
-    if (!input || !input->forward)
-        detail::raise<value_error>("iscam needs a source that can run forward passes of masked inputs (the CPU "
-                                   "engine); this one cannot");
-    if (batch < 1) detail::raise<value_error>("iscam: batch ", batch, " must be at least 1");
+    const Shape4 xs = detail::check_masked_inputs("iscam", s, targets, input, batch);
     if (steps < 1 || steps > 1000) detail::raise<value_error>("iscam: steps ", steps, " must be in [1, 1000]");
-    const Shape4 xs = input->shape;
-    if (targets.samples() != s.n || xs.n != s.n)
-        detail::raise<shape_error>("iscam: ", targets.samples(), " target lists and an input of ", xs.n,
-                                   " samples for ", s.n, " samples of S");
-    const std::int64_t K = s.c, P = s.plane(), HW = xs.plane(), per_x = xs.c * HW;
-    detail::check_batch_memory("iscam", std::min<std::int64_t>(batch, s.n * K * steps), xs);
+    const std::int64_t K = s.c, HW = xs.plane();
     const int T = targets.slots();
     std::vector<double> coeff;
     for (int i = 0; i < steps; ++i) coeff.push_back((coeff.empty() ? 0.0 : coeff.back()) + static_cast<double>(i + 1) / steps);
     std::vector<double> scores(static_cast<std::size_t>(s.n * K * T), 0.0);
-    std::vector<std::int64_t> rows; // (n * K + k) * steps + i
-    std::vector<float> norm(static_cast<std::size_t>(P)), mask(static_cast<std::size_t>(HW));
-    auto flush = [&] {
-        if (rows.empty()) return;
-        const Shape4 bs{static_cast<std::int64_t>(rows.size()), xs.c, xs.h, xs.w};
-        std::int64_t made = -1; // the (n, k) whose mask `mask` holds
-        const Logits out = input->forward(bs, [&](std::span<float> dst) {
-            for (std::size_t r = 0; r < rows.size(); ++r) {
-                const std::int64_t nk = rows[r] / steps, i = rows[r] % steps, n = nk / K;
-                if (nk != made) {
-                    const float* a = S.data() + nk * P;
-                    const auto [lo, hi] = std::minmax_element(a, a + P);
-                    const float min = *lo, range = (*hi - *lo) + 1e-8f;
-                    for (std::int64_t p = 0; p < P; ++p) norm[static_cast<std::size_t>(p)] = (a[p] - min) / range;
-                    detail::resize_half_pixel(norm.data(), s.h, s.w, mask.data(), xs.h, xs.w);
-                    made = nk;
-                }
-                const auto c = static_cast<float>(coeff[static_cast<std::size_t>(i)]);
-                float* row = dst.data() + static_cast<std::ptrdiff_t>(r) * per_x;
-                const float* x = input->values.data() + n * per_x;
-                for (std::int64_t ch = 0; ch < xs.c; ++ch)
-                    for (std::int64_t p = 0; p < HW; ++p)
-                        row[ch * HW + p] = c * (mask[static_cast<std::size_t>(p)] * x[ch * HW + p]);
-            }
-        });
-        if (out.samples() != bs.n)
-            detail::raise<shape_error>("iscam: the forward gave ", out.samples(), " logit rows for ", bs.n, " inputs");
-        targets.check_classes(out.classes());
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-            const std::int64_t nk = rows[r] / steps;
-            const int n = static_cast<int>(nk / K);
-            for (int t = 0; t < T; ++t)
-                scores[static_cast<std::size_t>(nk * T + t)] += out.row(static_cast<int>(r))[static_cast<std::size_t>(targets(n, t))];
-        }
-        rows.clear();
-    };
-    for (std::int64_t r = 0; r < s.n * K * steps; ++r) {
-        rows.push_back(r);
-        if (static_cast<int>(rows.size()) == batch) flush();
-    }
-    flush();
-    std::vector<std::vector<float>> w(static_cast<std::size_t>(T), std::vector<float>(static_cast<std::size_t>(s.n * K)));
-    for (int t = 0; t < T; ++t)
-        for (std::int64_t n = 0; n < s.n; ++n) {
-            const auto at = [&](std::int64_t k) { return scores[static_cast<std::size_t>((n * K + k) * T + t)] / steps; };
-            double top = -std::numeric_limits<double>::infinity(), sum = 0;
-            for (std::int64_t k = 0; k < K; ++k) top = std::max(top, at(k));
-            for (std::int64_t k = 0; k < K; ++k) sum += std::exp(at(k) - top);
-            for (std::int64_t k = 0; k < K; ++k)
-                w[static_cast<std::size_t>(t)][static_cast<std::size_t>(n * K + k)] = static_cast<float>(std::exp(at(k) - top) / sum);
-        }
-    return w;
+    std::vector<float> norm, mask(static_cast<std::size_t>(HW));
+    std::int64_t made = -1; // the (n, k) whose mask `mask` holds
+    detail::forward_generated(
+        "iscam", *input, s.n * K * steps, batch, // row r = (n K + k) steps + i
+        [&](std::int64_t r, std::span<float> row) {
+            const std::int64_t nk = r / steps, i = r % steps, n = nk / K;
+            if (nk != made) detail::torchcam_mask(S, s, made = nk, norm, mask.data(), xs.h, xs.w);
+            const auto c = static_cast<float>(coeff[static_cast<std::size_t>(i)]);
+            const float* x = input->values.data() + n * xs.c * HW;
+            for (std::int64_t ch = 0; ch < xs.c; ++ch)
+                for (std::int64_t p = 0; p < HW; ++p)
+                    row[static_cast<std::size_t>(ch * HW + p)] = c * (mask[static_cast<std::size_t>(p)] * x[ch * HW + p]);
+        },
+        [&](std::int64_t r, std::span<const float> logits) { detail::add_target_logits(scores, targets, r / steps, K, logits); });
+    return detail::channel_softmax(scores, s.n, K, T, steps);
 }
 
 /// IS-CAM: one map per target slot, relu(sum_k w_k S_k) (see `integrated_score_weights`).
@@ -422,6 +418,61 @@ template <TensorBackend B>
                                                      const InputForward* input, int steps = 10, int batch = 16) {
     ops::require_nonempty<B>(S, "activations S");
     const auto w = integrated_score_weights(B::to_host(S), B::shape(S), targets, input, steps, batch);
+    std::vector<typename B::tensor> maps;
+    for (const auto& wt : w) maps.push_back(ops::relu<B>(ops::channel_sum<B>(S, wt)));
+    return maps;
+}
+
+/// SS-CAM's channel weights (Wang et al. 2020, "SS-CAM: Smoothed Score-CAM", as torch-cam 0.4's
+/// `SSCAM` computes them): torch-cam's mask M_k (see `integrated_score_weights`); for i = 1..N
+/// (`samples`) the score y_c((M_k + delta_ik) x), delta_ik a field of normal noise of standard
+/// deviation `std` at the input's resolution; w = softmax over k of the mean score (torch-cam
+/// subtracts y_c(x) first, which the softmax does not see). N K samples masked forwards shared by
+/// the target slots, `batch` at a time.
+///
+/// The noise is dualgrad's own, so that it can be reproduced: delta_ik(p) = std *
+/// `standard_normal(seed, (i K + k) H W + p)`. Every image of a batch sees the same fields, so an
+/// image's map does not depend on its batch or its place in it (torch-cam draws from PyTorch's
+/// global generator, so its maps change from run to run).
+[[nodiscard]] inline std::vector<std::vector<float>> smoothed_score_weights(std::span<const float> S, Shape4 s,
+                                                                            const Targets& targets,
+                                                                            const InputForward* input, int samples = 35,
+                                                                            float std = 2.0f, std::uint64_t seed = 0,
+                                                                            int batch = 16) {
+    const Shape4 xs = detail::check_masked_inputs("sscam", s, targets, input, batch);
+    if (samples < 1 || samples > 1000) detail::raise<value_error>("sscam: samples ", samples, " must be in [1, 1000]");
+    if (!std::isfinite(std) || std < 0) detail::raise<value_error>("sscam: noise std ", std, " must be finite and at least 0");
+    const std::int64_t K = s.c, HW = xs.plane();
+    const int T = targets.slots();
+    std::vector<double> scores(static_cast<std::size_t>(s.n * K * T), 0.0);
+    std::vector<float> norm, mask(static_cast<std::size_t>(HW)), noisy(static_cast<std::size_t>(HW));
+    std::int64_t made = -1;
+    detail::forward_generated(
+        "sscam", *input, s.n * K * samples, batch, // row r = (n K + k) samples + i
+        [&](std::int64_t r, std::span<float> row) {
+            const std::int64_t nk = r / samples, i = r % samples, n = nk / K, k = nk % K;
+            if (nk != made) detail::torchcam_mask(S, s, made = nk, norm, mask.data(), xs.h, xs.w);
+            const auto first = static_cast<std::uint64_t>((i * K + k) * HW);
+            for (std::int64_t p = 0; p < HW; ++p)
+                noisy[static_cast<std::size_t>(p)] =
+                    mask[static_cast<std::size_t>(p)] +
+                    static_cast<float>(std * standard_normal(seed, first + static_cast<std::uint64_t>(p)));
+            const float* x = input->values.data() + n * xs.c * HW;
+            for (std::int64_t ch = 0; ch < xs.c; ++ch)
+                for (std::int64_t p = 0; p < HW; ++p)
+                    row[static_cast<std::size_t>(ch * HW + p)] = noisy[static_cast<std::size_t>(p)] * x[ch * HW + p];
+        },
+        [&](std::int64_t r, std::span<const float> logits) { detail::add_target_logits(scores, targets, r / samples, K, logits); });
+    return detail::channel_softmax(scores, s.n, K, T, samples);
+}
+
+/// SS-CAM: one map per target slot, relu(sum_k w_k S_k) (see `smoothed_score_weights`).
+template <TensorBackend B>
+[[nodiscard]] std::vector<typename B::tensor> ss_cam(const typename B::tensor& S, const Targets& targets,
+                                                     const InputForward* input, int samples = 35, float std = 2.0f,
+                                                     std::uint64_t seed = 0, int batch = 16) {
+    ops::require_nonempty<B>(S, "activations S");
+    const auto w = smoothed_score_weights(B::to_host(S), B::shape(S), targets, input, samples, std, seed, batch);
     std::vector<typename B::tensor> maps;
     for (const auto& wt : w) maps.push_back(ops::relu<B>(ops::channel_sum<B>(S, wt)));
     return maps;

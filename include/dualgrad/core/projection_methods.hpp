@@ -28,6 +28,7 @@
 #include "dualgrad/backend/ops.hpp"
 #include "dualgrad/backend/principal_component.hpp"
 #include "dualgrad/core/layer_gradients.hpp"
+#include "dualgrad/core/random.hpp"
 #include "dualgrad/error.hpp"
 
 namespace dualgrad {
@@ -47,14 +48,6 @@ template <TensorBackend B>
         principal_projection(host.data() + n * s.c * P, s.c, P, map.data() + n * P);
     for (float& m : map) m = std::max(m, 0.0f); // BaseCAM's ReLU
     return ops::from_host_like<B>(like, s.map_shape(), map);
-}
-
-/// SplitMix64: a well-mixed 64-bit value from a 64-bit counter.
-[[nodiscard]] constexpr std::uint64_t splitmix64(std::uint64_t x) noexcept {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
 }
 
 } // namespace detail

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "dualgrad/box.hpp"
+#include "dualgrad/eval/aug_smooth.hpp"
 #include "dualgrad/eval/maps.hpp"
 #include "dualgrad/eval/protocol.hpp"
 #include "dualgrad/eval/runs.hpp"
@@ -91,6 +92,8 @@ struct EvalOptions {
     io::PreprocessOptions preprocess{};
     bool tencrop = false;
     int tencrop_resize = 256;
+    /// pytorch-grad-cam's `aug_smooth` for every method (`eval/aug_smooth.hpp`): six passes per batch.
+    bool aug_smooth = false;
     TargetClass target = TargetClass::ground_truth;
     AnyCost cost = ReferenceCost{};
     Shard shard{};
@@ -268,9 +271,9 @@ namespace detail {
         }
         if (!options.tencrop) batch = io::preprocess(imgs, pre);
         // One forward and one backward pass for every method at every layer.
-        const BatchMaps bm = model.maps(batch, layers, options.methods,
-                                        gt_targets ? TargetRule::given(gt_targets_list) : TargetRule::top1(),
-                                        options.cost, true);
+        const TargetRule rule = gt_targets ? TargetRule::given(gt_targets_list) : TargetRule::top1();
+        const BatchMaps bm = options.aug_smooth ? aug_smooth_maps(model, batch, layers, options.methods, rule, options.cost, true)
+                                                : model.maps(batch, layers, options.methods, rule, options.cost, true);
         const int C = bm.logits.classes();
 
         for (std::size_t k = 0; k < count; ++k) {

@@ -45,7 +45,7 @@ template <GradientSource Source, class IsCamLayer>
                                      const std::vector<std::string>& layers, const std::vector<std::string>& methods,
                                      const TargetRule& targets, const AnyCost& cost, const FcHead* head,
                                      const std::string& cam_layer, IsCamLayer&& is_cam_layer,
-                                     bool skip_cam_elsewhere = false) {
+                                     bool skip_cam_elsewhere = false, const MethodSettings& settings = {}) {
     using B = typename Source::backend;
     std::vector<MethodSpec<B>> specs;
     bool need_grad = false;
@@ -69,6 +69,7 @@ template <GradientSource Source, class IsCamLayer>
         for (std::size_t l = 0; l < layers.size(); ++l) {
             auto& per_slot = per_layer.emplace_back();
             MethodInputs in{&result.targets, nullptr, cost};
+            apply_settings(settings, in);
             in.cotangent = cotangent_of[si];
             add_pass_inputs(spec, in, source, input, layers[l], result.logits, input_pass);
             if (spec.cam_layer_only) {
@@ -119,10 +120,16 @@ public:
         dualgrad::detail::raise<value_error>("model '", name(), "' runs no plain forward pass of new inputs, which the "
                                              "faithfulness metrics need (the CPU engine does)");
     }
+    /// The settings every method of a pass gets (seed, batches, samples: `MethodSettings`).
+    void set_method_settings(const MethodSettings& settings) { settings_ = settings; }
+    [[nodiscard]] const MethodSettings& method_settings() const noexcept { return settings_; }
     /// One pass on `input` (float32 NCHW, preprocessed) for every method at every layer.
     [[nodiscard]] virtual BatchMaps maps(const io::NchwTensor& input, const std::vector<std::string>& layers,
                                          const std::vector<std::string>& methods, const TargetRule& targets,
                                          const AnyCost& cost = ReferenceCost{}, bool skip_cam_elsewhere = false) = 0;
+
+protected:
+    MethodSettings settings_{};
 };
 
 /// A `MapModel` over any `GradientSource` and a `ModelDescription` (for layer names, the CAM
@@ -166,7 +173,8 @@ public:
         const int cam_node = d_.cam_layer.empty() ? -1 : node_(source_, d_.cam_layer);
         return compute_maps(
             source_, to_input_(x), layers, methods, targets, cost, head ? &*head : nullptr, d_.cam_layer,
-            [&](const std::string& l) { return cam_node >= 0 && node_(source_, l) == cam_node; }, skip_cam_elsewhere);
+            [&](const std::string& l) { return cam_node >= 0 && node_(source_, l) == cam_node; }, skip_cam_elsewhere,
+            settings_);
     }
     [[nodiscard]] bool has_forward() const override { return InputSource<Source>; }
     [[nodiscard]] Logits forward_filled(Shape4 shape, const HeadFill& fill) override {
