@@ -18,6 +18,11 @@ dualgrad_cli_test(maps_all 0 "m4\\.cam\\.layer4\\.2\\.npy: \\[1, 1, 8, 8\\].*m4\
 dualgrad_cli_test(maps_aug_smooth 0 "m5\\.gradcam\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\]"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method gradcam,sscam --samples 1 --seed 3 --aug-smooth --out ${_work}/m5"
                   ${_work}/m5.sscam.layer3.5.npy)
+dualgrad_cli_test(maps_eigen_smooth 0 "m6\\.layercam\\+eigensmooth\\.layer3\\.5\\.npy: \\[1, 1, 8, 8\\]"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method gradcam+eigensmooth,layercam+eigensmooth --out ${_work}/m6"
+                  ${_work}/m6.gradcam+eigensmooth.layer3.5.npy)
+dualgrad_cli_test(maps_eigen_smooth_dgl 1 "method 'dgl' has no weighted activations"
+                  "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method dgl+eigensmooth --out ${_work}/bad")
 dualgrad_cli_test(maps_bad_noise_std 105 "--noise-std: 'nan' is not a finite number >= 0"
                   "maps --arch resnet50 --weights ${_rn} --input ${_fx}/cli/input_1x3x64x64.npy --layers layer3.5 --method sscam --noise-std nan --out ${_work}/bad")
 dualgrad_cli_test(maps_bad_samples 105 "--samples: Value 5000 not in range 0 to 1000"

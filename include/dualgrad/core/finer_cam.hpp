@@ -75,19 +75,25 @@ namespace dualgrad {
     };
 }
 
-/// Finer-CAM's maps from a layer's gradients whose method cotangent `index` is `finer_cotangent`
-/// (one map per target slot).
+/// The gradients of Finer-CAM's objective at a layer (one per target slot), from the method
+/// cotangent `index` (`finer_cotangent`); checked against S's shape.
 template <TensorBackend B>
-[[nodiscard]] std::vector<typename B::tensor> finer_cam(const LayerGradients<B>& g, int index) {
+[[nodiscard]] const std::vector<typename B::tensor>& finer_gradients(const LayerGradients<B>& g, int index) {
     if (index < 0 || static_cast<std::size_t>(index) >= g.method_vjps.size())
         detail::raise<value_error>("method 'finercam' needs the gradient of its own objective (GradientRequest::"
                                    "method_cotangents); the layer has ", g.method_vjps.size(), " such gradients, not index ",
                                    index);
+    const auto& grads = g.method_vjps[static_cast<std::size_t>(index)];
+    for (const auto& G : grads) ops::require_same_shape<B>(g.activations, "activations S", G, "Finer-CAM gradient");
+    return grads;
+}
+
+/// Finer-CAM's maps from a layer's gradients whose method cotangent `index` is `finer_cotangent`
+/// (one map per target slot).
+template <TensorBackend B>
+[[nodiscard]] std::vector<typename B::tensor> finer_cam(const LayerGradients<B>& g, int index) {
     std::vector<typename B::tensor> maps;
-    for (const auto& G : g.method_vjps[static_cast<std::size_t>(index)]) {
-        ops::require_same_shape<B>(g.activations, "activations S", G, "Finer-CAM gradient");
-        maps.push_back(gradcam<B>(g.activations, G));
-    }
+    for (const auto& G : finer_gradients<B>(g, index)) maps.push_back(gradcam<B>(g.activations, G));
     return maps;
 }
 

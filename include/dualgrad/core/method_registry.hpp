@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "dualgrad/core/cost.hpp"
+#include "dualgrad/core/eigen_smooth.hpp"
 #include "dualgrad/core/finer_cam.hpp"
 #include "dualgrad/core/methods.hpp"
 #include "dualgrad/core/perturbation_methods.hpp"
@@ -94,7 +95,14 @@ struct MethodSpec {
     [[nodiscard]] bool needs_backward() const { return needs_class_gradients || needs_cost || static_cast<bool>(cotangent); }
     /// One map per target slot, each N x 1 x H x W at the layer's resolution (raw, unnormalized).
     std::function<std::vector<typename B::tensor>(const LayerGradients<B>&, const MethodInputs&)> maps;
+    /// Optional: the weighted activations W the map sums over the channels, one N x K x H x W host
+    /// array per target slot. A method that has them also answers to `name + "+eigensmooth"`
+    /// (pytorch-grad-cam's `eigen_smooth`, `core/eigen_smooth.hpp`).
+    std::function<std::vector<std::vector<float>>(const LayerGradients<B>&, const MethodInputs&)> weighted = {};
 };
+
+/// The suffix that names a method's `eigen_smooth` form in the registry.
+inline constexpr std::string_view eigen_smooth_suffix = "+eigensmooth";
 
 /// Gives `in` the passes `spec` asks for, from `source` on the batch `input` at `layer`: the
 /// logits and the head above the layer (`needs_head`, `HeadSource`s only), the input forward
@@ -145,6 +153,16 @@ public:
                     },
                     in.cost);
             };
+            if (m == Method::gradcam || m == Method::gradcampp || m == Method::xgradcam || m == Method::hirescam ||
+                m == Method::gradcam_elementwise || m == Method::layercam)
+                spec.weighted = [m](const LayerGradients<B>& g, const MethodInputs&) {
+                    g.validate();
+                    if (g.class_vjps.empty())
+                        detail::raise<value_error>("method '", name(m), "' needs the class gradients dl_c/dS; none given");
+                    std::vector<std::vector<float>> out;
+                    for (const auto& G : g.class_vjps) out.push_back(weighted_activations<B>(m, g.activations, G));
+                    return out;
+                };
             order_.push_back(spec.name);
             specs_.emplace(spec.name, std::move(spec));
         }
@@ -168,29 +186,68 @@ public:
         add_builtin({.name = "finercam", .needs_class_gradients = false, .cotangent = finer_cotangent(),
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
                          return finer_cam<B>(g, in.cotangent);
+                     },
+                     .weighted = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         std::vector<std::vector<float>> out;
+                         for (const auto& G : finer_gradients<B>(g, in.cotangent))
+                             out.push_back(weighted_activations<B>(Method::gradcam, g.activations, G));
+                         return out;
                      }});
         add_builtin({.name = "ablationcam", .needs_class_gradients = false, .needs_head = true,
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
                          if (!in.targets || !in.logits)
                              detail::raise<value_error>("method 'ablationcam' needs the targets and the logits (MethodInputs)");
                          return ablation_cam<B>(g.activations, *in.targets, *in.logits, in.head, in.head_batch);
+                     },
+                     .weighted = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets || !in.logits)
+                             detail::raise<value_error>("method 'ablationcam' needs the targets and the logits (MethodInputs)");
+                         const auto host = B::to_host(g.activations);
+                         std::vector<std::vector<float>> out;
+                         for (const auto& w : ablation_weights(host, B::shape(g.activations), *in.targets, *in.logits, in.head, in.head_batch))
+                             out.push_back(channel_weighted<float>(host, B::shape(g.activations), w));
+                         return out;
                      }});
         add_builtin({.name = "scorecam", .needs_class_gradients = false, .needs_input = true,
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
                          if (!in.targets) detail::raise<value_error>("method 'scorecam' needs the targets (MethodInputs)");
                          return score_cam<B>(g.activations, *in.targets, in.input.get(), in.input_batch);
+                     },
+                     .weighted = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets) detail::raise<value_error>("method 'scorecam' needs the targets (MethodInputs)");
+                         const auto host = B::to_host(g.activations);
+                         std::vector<std::vector<float>> out;
+                         for (const auto& w : score_weights(host, B::shape(g.activations), *in.targets, in.input.get(), in.input_batch))
+                             out.push_back(channel_weighted<float>(host, B::shape(g.activations), w));
+                         return out;
                      }});
         add_builtin({.name = "iscam", .needs_class_gradients = false, .needs_input = true,
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
                          if (!in.targets) detail::raise<value_error>("method 'iscam' needs the targets (MethodInputs)");
                          return is_cam<B>(g.activations, *in.targets, in.input.get(), in.samples > 0 ? in.samples : 10,
                                           in.input_batch);
+                     },
+                     .weighted = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets) detail::raise<value_error>("method 'iscam' needs the targets (MethodInputs)");
+                         const auto host = B::to_host(g.activations);
+                         std::vector<std::vector<float>> out;
+                         for (const auto& w : integrated_score_weights(host, B::shape(g.activations), *in.targets, in.input.get(), in.samples > 0 ? in.samples : 10, in.input_batch))
+                             out.push_back(channel_weighted<float>(host, B::shape(g.activations), w));
+                         return out;
                      }});
         add_builtin({.name = "sscam", .needs_class_gradients = false, .needs_input = true,
                      .maps = [](const LayerGradients<B>& g, const MethodInputs& in) {
                          if (!in.targets) detail::raise<value_error>("method 'sscam' needs the targets (MethodInputs)");
                          return ss_cam<B>(g.activations, *in.targets, in.input.get(), in.samples > 0 ? in.samples : 35,
                                           in.noise_std.value_or(2.0f), in.seed, in.input_batch);
+                     },
+                     .weighted = [](const LayerGradients<B>& g, const MethodInputs& in) {
+                         if (!in.targets) detail::raise<value_error>("method 'sscam' needs the targets (MethodInputs)");
+                         const auto host = B::to_host(g.activations);
+                         std::vector<std::vector<float>> out;
+                         for (const auto& w : smoothed_score_weights(host, B::shape(g.activations), *in.targets, in.input.get(), in.samples > 0 ? in.samples : 35, in.noise_std.value_or(2.0f), in.seed, in.input_batch))
+                             out.push_back(channel_weighted<float>(host, B::shape(g.activations), w));
+                         return out;
                      }});
         add_builtin({.name = "randomcam", .needs_class_gradients = false,
                      .maps = [slots](const LayerGradients<B>& g, const MethodInputs& in) {
@@ -223,6 +280,19 @@ public:
     [[nodiscard]] MethodSpec<B> at(std::string_view name) const {
         const std::lock_guard lock(mutex_);
         if (auto it = specs_.find(std::string(name)); it != specs_.end()) return it->second;
+        if (name.size() > eigen_smooth_suffix.size() && name.ends_with(eigen_smooth_suffix)) {
+            const std::string base(name.substr(0, name.size() - eigen_smooth_suffix.size()));
+            if (auto it = specs_.find(base); it != specs_.end()) {
+                if (!it->second.weighted) {
+                    std::string with;
+                    for (const auto& n : order_)
+                        if (specs_.at(n).weighted) with += (with.empty() ? "" : ", ") + n;
+                    detail::raise<value_error>("method '", base, "' has no weighted activations (MethodSpec::weighted), so no "
+                                               "'", eigen_smooth_suffix, "' form; the methods with one: ", with);
+                }
+                return eigen_smooth_spec(it->second, std::string(name));
+            }
+        }
         std::string valid;
         for (const auto& n : order_) valid += (valid.empty() ? "" : ", ") + n;
         detail::raise<value_error>("unknown method '", name, "'; valid methods: ", valid);
@@ -235,6 +305,19 @@ public:
     }
 
 private:
+    /// `base`'s eigen_smooth form: relu of the first principal component of its W per slot.
+    static MethodSpec<B> eigen_smooth_spec(MethodSpec<B> base, std::string name) {
+        base.name = std::move(name);
+        base.maps = [w = base.weighted](const LayerGradients<B>& g, const MethodInputs& in) {
+            const Shape4 s = B::shape(g.activations);
+            std::vector<typename B::tensor> maps;
+            for (const auto& W : w(g, in)) maps.push_back(eigen_smooth<B>(W, s, g.activations));
+            return maps;
+        };
+        base.weighted = {};
+        return base;
+    }
+
     void add_builtin(MethodSpec<B> spec) {
         order_.push_back(spec.name);
         specs_.emplace(spec.name, std::move(spec));
